@@ -1,0 +1,51 @@
+"""Customisation seams of django-allauth: who may sign up, and how MFA secrets are stored."""
+
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.conf import settings
+
+PENDING_INVITATION_SESSION_KEY = "portal_pending_invitation"
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def is_open_for_signup(self, request) -> bool:
+        """Open signup, or closed signup with an invitation link opened in this browser session."""
+        if settings.PORTAL_OPEN_SIGNUP:
+            return True
+        return _has_usable_invitation(request)
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def is_open_for_signup(self, request, sociallogin) -> bool:
+        if settings.PORTAL_OPEN_SIGNUP:
+            return True
+        return _has_usable_invitation(request)
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    pass
+
+
+def _has_usable_invitation(request) -> bool:
+    from portal.accounts.models import Invitation
+    from portal.accounts.services import ServiceError, invitation_from_token
+
+    token = request.session.get(PENDING_INVITATION_SESSION_KEY) if request is not None else None
+    if not token:
+        return False
+    try:
+        invitation = invitation_from_token(token)
+    except ServiceError:
+        return False
+    return invitation.state == Invitation.State.PENDING
+
+
+def client_ip(request) -> str | None:
+    """The client address, trusting X-Forwarded-For only as far as ALLAUTH_TRUSTED_PROXY_COUNT allows."""
+    from allauth.account.adapter import get_adapter
+
+    try:
+        return get_adapter(request).get_client_ip(request)
+    except Exception:  # noqa: BLE001 - an unparseable address is recorded as unknown, never a 500
+        return None

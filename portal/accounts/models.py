@@ -1,0 +1,220 @@
+"""The people side: users, teams, memberships with roles, invitations, and the append-only audit log."""
+
+import uuid
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+class PortalUserManager(UserManager):
+    """Users log in by email; there is no username."""
+
+    def _create_user(self, email, password, **extra_fields):  # type: ignore[override]
+        email = self.normalize_email(email).lower()
+        user = self.model(email=email, **extra_fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email=None, password=None, **extra_fields):  # type: ignore[override]
+        extra_fields.setdefault("is_staff", False)
+        extra_fields.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra_fields)
+
+    def create_superuser(self, email=None, password=None, **extra_fields):  # type: ignore[override]
+        extra_fields.setdefault("is_staff", True)
+        extra_fields.setdefault("is_superuser", True)
+        return self._create_user(email, password, **extra_fields)
+
+
+class User(AbstractUser):
+    username = None  # type: ignore[assignment]
+    email = models.EmailField("email address", unique=True)
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = PortalUserManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.email
+
+
+class Team(models.Model):
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MembershipQuerySet(models.QuerySet):
+    def owners(self):
+        return self.filter(role=Membership.Role.OWNER)
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
+    # Higher is more powerful; the access module compares ranks, never role strings.
+    RANK = {Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="accounts_membership_unique"),
+            models.CheckConstraint(
+                condition=models.Q(role__in=["owner", "admin", "member"]), name="accounts_membership_role_valid"
+            ),
+        ]
+        ordering = ["team", "user__email"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+    @property
+    def rank(self) -> int:
+        return self.RANK[self.Role(self.role)]
+
+    @property
+    def is_admin(self) -> bool:
+        """Owners and admins manage the team."""
+        return self.rank >= self.RANK[self.Role.ADMIN]
+
+
+def _invitation_expiry():
+    from django.conf import settings
+
+    return timezone.now() + timedelta(days=settings.PORTAL_INVITATION_DAYS)
+
+
+class InvitationQuerySet(models.QuerySet):
+    def pending(self):
+        return self.filter(accepted_at=None, revoked_at=None, expires_at__gt=timezone.now())
+
+    def expired(self):
+        return self.filter(accepted_at=None, expires_at__lte=timezone.now())
+
+
+class Invitation(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Membership.Role.choices, default=Membership.Role.MEMBER)
+    invited_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(default=_invitation_expiry)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Serves the purge task: unaccepted invitations by expiry.
+            models.Index(fields=["expires_at"], condition=models.Q(accepted_at=None), name="accounts_inv_open_exp"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Invitation for {self.email} to {self.team}"
+
+    @property
+    def state(self) -> "Invitation.State":
+        if self.accepted_at:
+            return self.State.ACCEPTED
+        if self.revoked_at:
+            return self.State.REVOKED
+        if self.expires_at <= timezone.now():
+            return self.State.EXPIRED
+        return self.State.PENDING
+
+
+class AuditImmutableError(Exception):
+    """Audit events are append-only."""
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AuditImmutableError("audit events cannot be changed")
+
+    def delete(self):
+        raise AuditImmutableError("audit events cannot be deleted")
+
+
+class AuditEvent(models.Model):
+    """One thing that happened, who did it, when and from where. Never holds a secret.
+
+    Append-only: the model refuses updates and deletes, and on PostgreSQL a trigger refuses them too
+    (migration 0002). The actor and team are soft references, so deleting a user never rewrites history.
+    """
+
+    class Kind(models.TextChoices):
+        TEAM_CREATED = "team.created", "Team created"
+        INVITATION_SENT = "invitation.sent", "Invitation sent"
+        INVITATION_ACCEPTED = "invitation.accepted", "Invitation accepted"
+        INVITATION_REVOKED = "invitation.revoked", "Invitation revoked"
+        ROLE_CHANGED = "member.role_changed", "Role changed"
+        MEMBER_REMOVED = "member.removed", "Member removed"
+        MEMBER_LEFT = "member.left", "Member left"
+
+    team = models.ForeignKey(
+        Team, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="audit_events"
+    )
+    actor = models.ForeignKey(User, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    actor_label = models.CharField(max_length=254, blank=True)  # the actor's email at the time
+    kind = models.CharField(max_length=40, choices=Kind.choices)
+    subject = models.CharField(max_length=254, blank=True)  # who or what it happened to, as shown then
+    data = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["team", "-created_at"], name="accounts_audit_team_time")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label or 'system'} {self.kind} {self.subject}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AuditImmutableError("audit events cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditImmutableError("audit events cannot be deleted")

@@ -1,0 +1,47 @@
+"""Keep secrets out of log output.
+
+A logging filter that masks token-shaped values (Salesforce access tokens `00D…!…`, refresh tokens `5Aep…`,
+portal API tokens `op_…`, PEM blocks) and the values of sensitive-looking keys, in the message and its arguments.
+Redaction here is a safety net: code must not log secrets in the first place.
+"""
+
+import logging
+import re
+
+REDACTED = "[redacted]"
+
+_PATTERNS = [
+    re.compile(r"00D\w{12,15}![\w.]+"),  # Salesforce access token / session id
+    re.compile(r"\b5Aep[\w.=]{20,}"),  # Salesforce refresh token
+    re.compile(r"\bop_[A-Za-z0-9_-]{20,}"),  # portal API tokens
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+    re.compile(r"\beyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]+"),  # JWTs
+    re.compile(
+        r"(?i)((?:access|refresh)_token|client_secret|consumer_secret|password|secret|assertion|code_verifier|"
+        r"authorization)(['\"]?\s*[:=]\s*['\"]?)(?:Bearer\s+)?[^\s'\"&,}]+"
+    ),
+]
+
+
+def redact(text: str) -> str:
+    for pattern in _PATTERNS:
+        if pattern.groups >= 2:
+            text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+        else:
+            text = pattern.sub(REDACTED, text)
+    return text
+
+
+class RedactSecretsFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken format string must not drop the record
+            return True
+        cleaned = redact(message)
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True

@@ -1,0 +1,417 @@
+"""Org Portal settings: one env-driven file.
+
+Every setting read here is documented in `.env.example`. `DEBUG=true` is development mode: safe local defaults
+(SQLite, console email, no Redis needed). `DEBUG` unset or false is production mode: each required setting must be
+present and safe, or start-up stops with a one-line message naming it (see `_require`).
+"""
+
+import ipaddress
+import os
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+RUN_DIR = Path(os.environ.get("PORTAL_RUN_DIR", BASE_DIR / ".run"))
+
+
+# -- env helpers ---------------------------------------------------------------------------------------------------
+
+class _ConfigError(Exception):
+    pass
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    """Read NAME, or the contents of the file named by NAME_FILE (for Docker/Kubernetes secrets)."""
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text().strip()
+        except OSError as exc:
+            raise _ConfigError(f"{name}_FILE: cannot read {file_name} ({exc.strerror})") from None
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = _env(name)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise _ConfigError(f"{name}: expected true or false, got {value!r}")
+
+
+def _env_int(name: str, default: int) -> int:
+    value = _env(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise _ConfigError(f"{name}: expected a whole number, got {value!r}") from None
+
+
+def _env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in (_env(name, default) or "").replace(" ", ",").split(",") if item.strip()]
+
+
+def _is_loopback(host: str) -> bool:
+    if host in {"localhost", "testserver"}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _fail(message: str) -> None:
+    # One line on stderr, no traceback: a configuration mistake is not a crash.
+    sys.stderr.write(f"Org Portal configuration error: {message}\n")
+    raise SystemExit(2)
+
+
+try:
+    DEBUG = _env_bool("DEBUG", False)
+    PRODUCTION = not DEBUG
+
+    def _require(name: str, value: str | None, why: str = "is required in production (DEBUG=false)") -> str:
+        if not value:
+            raise _ConfigError(f"{name} {why}")
+        return value
+
+    # -- core ------------------------------------------------------------------------------------------------------
+    SECRET_KEY = _env("SECRET_KEY")
+    if PRODUCTION:
+        _require("SECRET_KEY", SECRET_KEY)
+        if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure"):
+            raise _ConfigError("SECRET_KEY is unsafe: use at least 50 random characters (see .env.example)")
+    elif not SECRET_KEY:
+        SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"  # noqa: S105
+
+    PORTAL_BASE_URL = (_env("PORTAL_BASE_URL") or ("" if PRODUCTION else "http://127.0.0.1:8000")).rstrip("/")
+    _base = urlsplit(PORTAL_BASE_URL) if PORTAL_BASE_URL else None
+    if PRODUCTION:
+        _require("PORTAL_BASE_URL", PORTAL_BASE_URL)
+        if _base.scheme not in {"http", "https"} or not _base.hostname or _base.path not in {"", "/"}:
+            raise _ConfigError("PORTAL_BASE_URL must look like https://portal.example.com (no path)")
+        if _base.scheme == "http" and not _is_loopback(_base.hostname):
+            raise _ConfigError("PORTAL_BASE_URL must use https (plain http is accepted for loopback hosts only)")
+    PORTAL_HTTPS = bool(_base and _base.scheme == "https")
+
+    ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS")
+    if not ALLOWED_HOSTS:
+        if PRODUCTION:
+            raise _ConfigError("ALLOWED_HOSTS is required in production (DEBUG=false)")
+        ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+    CSRF_TRUSTED_ORIGINS = [f"{_base.scheme}://{_base.netloc}"] if _base else []
+
+    # -- database ---------------------------------------------------------------------------------------------------
+    DATABASE_URL = _env("DATABASE_URL")
+    if PRODUCTION:
+        _require("DATABASE_URL", DATABASE_URL)
+    DATABASE_URL = DATABASE_URL or f"sqlite:///{RUN_DIR / 'db.sqlite3'}"
+    try:
+        DATABASES = {
+            "default": dj_database_url.parse(
+                DATABASE_URL,
+                conn_max_age=_env_int("DATABASE_CONN_MAX_AGE", 60),
+                conn_health_checks=True,
+            )
+        }
+    except ValueError as exc:
+        raise _ConfigError(f"DATABASE_URL is not a database URL ({exc})") from None
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Fail fast instead of hanging when PostgreSQL is unreachable.
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        # Several processes (web, worker, beat) share the file in `make run`: wait for locks, don't fail.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+        )
+    DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+    # -- Redis: Celery broker and the shared cache ------------------------------------------------------------------
+    REDIS_URL = _env("REDIS_URL")
+    if PRODUCTION:
+        _require("REDIS_URL", REDIS_URL)
+
+    def _redis_db(url: str, db: int) -> str:
+        parts = urlsplit(url)
+        return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, ""))
+
+    REDIS_CACHE_URL = _env("REDIS_CACHE_URL") or (_redis_db(REDIS_URL, 1) if REDIS_URL else None)
+    if REDIS_CACHE_URL:
+        # Shared by every web process: allauth's rate limits and TOTP replay protection depend on it.
+        # Django's RedisCache raises when Redis is down (fails closed), which is what ASVS asks for.
+        CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": REDIS_CACHE_URL,
+                "KEY_PREFIX": _env("PORTAL_CACHE_PREFIX", "portal"),
+                "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            }
+        }
+    else:
+        # Development without Redis: a file cache is still shared by the web server, worker and beat.
+        CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                "LOCATION": str(RUN_DIR / "cache"),
+            }
+        }
+
+    # -- email -----------------------------------------------------------------------------------------------------
+    DEFAULT_FROM_EMAIL = _env("DEFAULT_FROM_EMAIL", "Org Portal <portal@localhost>")
+    SERVER_EMAIL = DEFAULT_FROM_EMAIL
+    EMAIL_HOST = _env("EMAIL_HOST")
+    EMAIL_PORT = _env_int("EMAIL_PORT", 587)
+    EMAIL_HOST_USER = _env("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = _env("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", True)
+    EMAIL_TIMEOUT = 10
+    EMAIL_BACKEND = _env("EMAIL_BACKEND")
+    if not EMAIL_BACKEND:
+        if PRODUCTION:
+            _require("EMAIL_HOST", EMAIL_HOST)
+            EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        else:
+            EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+    # -- the portal's own settings -----------------------------------------------------------------------------------
+    PORTAL_OPEN_SIGNUP = _env_bool("PORTAL_OPEN_SIGNUP", True)
+    # Extra Salesforce hosts (host[:port], optionally http:// for loopback only): the simulator, on-premise proxies.
+    PORTAL_SALESFORCE_ALLOWED_HOSTS = _env("PORTAL_SALESFORCE_ALLOWED_HOSTS", "")
+    PORTAL_INVITATION_DAYS = _env_int("PORTAL_INVITATION_DAYS", 7)
+    PORTAL_PURGE_INVITATIONS_EVERY = _env_int("PORTAL_PURGE_INVITATIONS_EVERY", 3600)  # seconds
+
+    # Encryption keyring for secrets at rest (orgs/crypto.py). Required in production; `make run` generates a
+    # development keyring into .run/encryption-keys.
+    PORTAL_ENCRYPTION_KEYS = _env("PORTAL_ENCRYPTION_KEYS", "")
+    if PRODUCTION or PORTAL_ENCRYPTION_KEYS:
+        from orgs.crypto import Keyring, KeyringError
+
+        try:
+            Keyring.parse(PORTAL_ENCRYPTION_KEYS)
+        except KeyringError as _exc:
+            raise _ConfigError(str(_exc)) from None
+
+except _ConfigError as _exc:
+    _fail(str(_exc))
+
+
+# -- applications ----------------------------------------------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.mfa",
+    "allauth.usersessions",
+    "portal.accounts",
+    "orgs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "portal.accounts.context_processors.portal",
+            ],
+        },
+    },
+]
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_MANIFEST_STRICT = False
+
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "account_login"
+
+# -- security headers and cookies --------------------------------------------------------------------------------------
+
+SESSION_COOKIE_SAMESITE = "Lax"  # Strict would drop the session on the redirect back from Salesforce.
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = PORTAL_HTTPS
+CSRF_COOKIE_SECURE = PORTAL_HTTPS
+SECURE_SSL_REDIRECT = PORTAL_HTTPS and _env_bool("PORTAL_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = _env_int("PORTAL_HSTS_SECONDS", 31536000) if PORTAL_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("PORTAL_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = _env_bool("PORTAL_HSTS_PRELOAD", True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if _env_bool("PORTAL_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = False
+
+# -- django-allauth ----------------------------------------------------------------------------------------------------
+
+ACCOUNT_ADAPTER = "portal.accounts.adapter.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "optional" if DEBUG else "mandatory"
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Org Portal] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PORTAL_HTTPS else "http"
+ACCOUNT_PRESERVE_USERNAME_CASING = False
+# allauth's rate limits stay at their defaults (login failures, signups, password resets, confirmations).
+# Behind a reverse proxy, set PORTAL_TRUSTED_PROXY_COUNT so the client IP is not taken from a spoofable header.
+ALLAUTH_TRUSTED_PROXY_COUNT = int(os.environ.get("PORTAL_TRUSTED_PROXY_COUNT", "0") or 0)
+
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Org Portal"
+MFA_ADAPTER = "portal.accounts.adapter.MFAAdapter"
+USERSESSIONS_TRACK_ACTIVITY = False
+
+SOCIALACCOUNT_ADAPTER = "portal.accounts.adapter.SocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS: dict = {}
+# Single sign-on is switched on by configuration alone (README "Single sign-on").
+if _env("PORTAL_SSO_SALESFORCE_CLIENT_ID"):
+    INSTALLED_APPS.append("allauth.socialaccount.providers.salesforce")
+    SOCIALACCOUNT_PROVIDERS["salesforce"] = {
+        "APPS": [
+            {
+                "client_id": _env("PORTAL_SSO_SALESFORCE_CLIENT_ID"),
+                "secret": _env("PORTAL_SSO_SALESFORCE_SECRET", ""),
+                "key": _env("PORTAL_SSO_SALESFORCE_LOGIN_URL", "https://login.salesforce.com"),
+            }
+        ],
+        "OAUTH_PKCE_ENABLED": True,
+    }
+if _env("PORTAL_SSO_OIDC_CLIENT_ID"):
+    INSTALLED_APPS.append("allauth.socialaccount.providers.openid_connect")
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+        "APPS": [
+            {
+                "provider_id": _env("PORTAL_SSO_OIDC_PROVIDER_ID", "sso"),
+                "name": _env("PORTAL_SSO_OIDC_NAME", "Single sign-on"),
+                "client_id": _env("PORTAL_SSO_OIDC_CLIENT_ID"),
+                "secret": _env("PORTAL_SSO_OIDC_SECRET", ""),
+                "settings": {"server_url": _env("PORTAL_SSO_OIDC_SERVER_URL", "")},
+            }
+        ],
+        "OAUTH_PKCE_ENABLED": True,
+    }
+
+# -- Celery ------------------------------------------------------------------------------------------------------------
+
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+else:
+    # Development without Redis (`make run`): kombu's filesystem transport is a real broker shared by separate
+    # web, worker and beat processes, so periodic tasks really run.
+    CELERY_BROKER_URL = "filesystem://"
+    _broker_dir = RUN_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir),
+        "data_folder_out": str(_broker_dir),
+        "processed_folder": str(RUN_DIR / "broker-processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = 30
+CELERY_TASK_TIME_LIMIT = 60
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if REDIS_URL:
+    # Above the longest task (60 s hard limit) and any retry countdown (capped at 600 s).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-invitations": {
+        "task": "portal.accounts.tasks.invitations_purge_expired_task",
+        "schedule": float(PORTAL_PURGE_INVITATIONS_EVERY),
+        "options": {"expires": float(PORTAL_PURGE_INVITATIONS_EVERY)},
+    },
+}
+
+# -- logging -----------------------------------------------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "portal.redaction.RedactSecretsFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+    },
+    "root": {"handlers": ["console"], "level": _env("PORTAL_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

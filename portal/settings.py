@@ -226,6 +226,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.health.HealthCheckMiddleware",  # first: probes use internal hosts and plain HTTP
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -280,8 +281,9 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
+        # Hashed, compressed, far-future-cached files in production (collectstatic runs in the image build).
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if PRODUCTION
+        if _env_bool("PORTAL_STATIC_MANIFEST", PRODUCTION)
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }

@@ -1,0 +1,14 @@
+"""gunicorn settings for the `web` service (docker-compose.yml). Everything tunable comes from the environment."""
+
+import multiprocessing
+import os
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 - container port
+workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, 8)))
+threads = int(os.environ.get("WEB_THREADS", "1"))
+timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
+graceful_timeout = 20
+accesslog = "-"
+errorlog = "-"
+# Trust X-Forwarded-* only from the reverse proxy in front of the container.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -78,8 +78,9 @@ def test_secrets_can_come_from_files(tmp_path):
 
 
 def test_session_and_csrf_cookies_are_hardened_in_production():
-    result = run_manage("shell", "-v", "0", "-c", "from django.conf import settings as s; print(s.SESSION_COOKIE_SECURE, "
-                        "s.CSRF_COOKIE_SECURE, s.SESSION_COOKIE_SAMESITE, s.SESSION_COOKIE_HTTPONLY, "
+    result = run_manage("shell", "-v", "0", "-c",
+                        "from django.conf import settings as s; print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, "
+                        " s.SESSION_COOKIE_SAMESITE, s.SESSION_COOKIE_HTTPONLY, "
                         "s.SECURE_SSL_REDIRECT, s.ACCOUNT_EMAIL_VERIFICATION, s.EMAIL_BACKEND)")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "True", "Lax", "True", "True", "mandatory",

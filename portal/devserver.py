@@ -36,6 +36,7 @@ def main() -> int:
     RUN_DIR.mkdir(exist_ok=True)
     (RUN_DIR / "broker").mkdir(exist_ok=True)
     (RUN_DIR / "broker-processed").mkdir(exist_ok=True)
+    (RUN_DIR / "broker-control").mkdir(exist_ok=True)
     env = _env()
     if env.get("DEBUG", "").lower() not in {"1", "true", "yes", "on"}:
         print("make run is for development; set DEBUG=true or unset it.", file=sys.stderr)

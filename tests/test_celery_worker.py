@@ -57,6 +57,7 @@ def broker_env(kind: str, tmp_path: Path) -> dict[str, str]:
         env.update({"DEBUG": "true"})
         (tmp_path / "broker").mkdir()
         (tmp_path / "broker-processed").mkdir()
+        (tmp_path / "broker-control").mkdir()
     env.update({
         "DATABASE_URL": database_url(),
         "PORTAL_RUN_DIR": str(tmp_path),

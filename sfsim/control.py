@@ -1,0 +1,203 @@
+"""The control API under /__sim__/ (tests and benchmarks only). JSON in, JSON out."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+from urllib.parse import unquote
+
+from sfsim import oauth
+from sfsim.fixture import apply_app_settings, load_into, reset_world
+from sfsim.model import FAIL_MODES, REFRESH_SCOPES, ConfigError, SimConfig, World
+from sfsim.web import Request, Response, json_response
+
+Handler = Callable[[World, dict[str, Any], Request, dict[str, str]], Response]
+
+
+def _error(status: int, message: str) -> Response:
+    return json_response(status, {"error": message})
+
+
+def _body(req: Request) -> dict[str, Any]:
+    try:
+        data = req.json_body()
+    except ValueError as exc:
+        raise ConfigError("body must be JSON") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("body must be a JSON object")
+    return data
+
+
+def reset(world: World, fixture: dict[str, Any], req: Request, _: dict[str, str]) -> Response:
+    reset_world(world, fixture)
+    return json_response(200, {"ok": True, **world.summary()})
+
+
+def _number(value: Any, name: str, low: float | None = None, high: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{name} must be a number")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(f"{name} must be between {low} and {high}")
+    return float(value)
+
+
+def configure(world: World, fixture: dict[str, Any], req: Request, _: dict[str, str]) -> Response:
+    if req.method == "POST":
+        world.config = _merged_config(world.config, _body(req))
+    return json_response(200, asdict(world.config))
+
+
+def _merged_config(current: SimConfig, changes: dict[str, Any]) -> SimConfig:
+    """Validate everything first, then apply: a bad request changes nothing."""
+    values = asdict(current)
+    unknown = set(changes) - set(values)
+    if unknown:
+        raise ConfigError(f"unknown config keys: {sorted(unknown)}")
+    for key, value in changes.items():
+        if key == "fail_mode":
+            if str(value) not in FAIL_MODES:
+                raise ConfigError(f"fail_mode must be one of {FAIL_MODES}")
+            values[key] = str(value)
+        elif key == "fail_when":
+            if value not in ("before", "after"):
+                raise ConfigError("fail_when must be 'before' or 'after'")
+            values[key] = value
+        elif key == "fail_paths":
+            if not isinstance(value, list) or not all(
+                isinstance(p, str) and p.startswith("/") for p in value
+            ):
+                raise ConfigError("fail_paths must be a list of path prefixes starting with /")
+            values[key] = list(value)
+        elif key == "fail_rate":
+            values[key] = _number(value, key, 0, 1)
+        elif key == "page_size":
+            values[key] = int(_number(value, key, 1, 2000))
+        elif key == "clock_offset_seconds":
+            values[key] = _number(value, key)
+        elif key == "corrupt_signature":
+            if not isinstance(value, bool):
+                raise ConfigError("corrupt_signature must be true or false")
+            values[key] = value
+        elif key == "redirect_location":
+            if not isinstance(value, str) or not value:
+                raise ConfigError("redirect_location must be a URL")
+            values[key] = value
+        else:
+            values[key] = _number(value, key, 0)
+    return SimConfig(**values)
+
+
+def update_app(world: World, fixture: dict[str, Any], req: Request, params: dict[str, str]) -> Response:
+    app = world.apps.get(params["key"])
+    if app is None:
+        return _error(404, f"unknown app {params['key']}")
+    settings = _body(req)
+    apply_app_settings(app, settings)
+    return json_response(200, {"consumer_key": app.consumer_key, "updated": sorted(settings)})
+
+
+def load(world: World, fixture: dict[str, Any], req: Request, _: dict[str, str]) -> Response:
+    return json_response(200, {"loaded": load_into(world, _body(req)), **world.summary()})
+
+
+def revoke_user(world: World, fixture: dict[str, Any], req: Request, params: dict[str, str]) -> Response:
+    user = world.user_by_username(params["username"])
+    if user is None:
+        return _error(404, "unknown user")
+    return json_response(200, {"revoked": world.revoke_user(user)})
+
+
+def expire_sessions(world: World, fixture: dict[str, Any], req: Request, _: dict[str, str]) -> Response:
+    return json_response(200, {"expired": world.expire_sessions()})
+
+
+def mint_tokens(world: World, fixture: dict[str, Any], req: Request, _: dict[str, str]) -> Response:
+    body = _body(req)
+    user = world.user_by_username(str(body.get("username", "")))
+    app = world.apps.get(str(body.get("consumer_key", "")))
+    if user is None or app is None:
+        return _error(404, "unknown username or consumer_key")
+    rotation = body.get("rotation")
+    if rotation is not None and not isinstance(rotation, bool):
+        raise ConfigError("rotation must be true, false or null")
+    scope = body.get("scope")
+    scopes = tuple(scope.split()) if isinstance(scope, str) and scope.strip() else app.scopes
+    if not REFRESH_SCOPES & set(scopes):
+        raise ConfigError("scope must include refresh_token (or offline_access) to mint a refresh token")
+    return json_response(200, oauth.mint_tokens(world, user, app, rotation, scopes))
+
+
+def authorize(world: World, fixture: dict[str, Any], req: Request, _: dict[str, str]) -> Response:
+    """As if ``username`` logged in and clicked Allow (or Deny with ``"deny": true``)."""
+    body = _body(req)
+    params = {k: str(v) for k, v in body.items() if v is not None and k not in ("username", "deny")}
+    params.setdefault("response_type", "code")
+    user = world.user_by_username(str(body.get("username", "")))
+    if user is None or not user.active:
+        return _error(404, "unknown or inactive username")
+    try:
+        _, pending = oauth.start_authorization(world, params)
+    except oauth.AuthorizeError as exc:
+        if exc.page:
+            return json_response(400, {"error": exc.error, "error_description": exc.description})
+        failure = [("error", exc.error), ("error_description", exc.description)]
+        return json_response(
+            200, {"location": oauth.callback_url(params["redirect_uri"], failure, params.get("state"))}
+        )
+    if body.get("deny"):
+        return json_response(
+            200, {"location": oauth.callback_url(pending.redirect_uri, oauth.DENIED, pending.state)}
+        )
+    code = oauth.issue_code(world, pending, user)
+    return json_response(
+        200, {"location": oauth.callback_url(pending.redirect_uri, [("code", code)], pending.state)}
+    )
+
+
+def log(world: World, fixture: dict[str, Any], req: Request, _: dict[str, str]) -> Response:
+    if req.method == "DELETE":
+        world.log.clear()
+        return json_response(200, {"ok": True})
+    return json_response(200, list(world.log))
+
+
+def state(world: World, fixture: dict[str, Any], req: Request, _: dict[str, str]) -> Response:
+    return json_response(200, {**world.summary(), "config": asdict(world.config)})
+
+
+def health(world: World, fixture: dict[str, Any], req: Request, _: dict[str, str]) -> Response:
+    return json_response(200, {"ok": True, "base_url": world.base_url})
+
+
+ROUTES: list[tuple[tuple[str, ...], re.Pattern[str], Handler]] = [
+    (("POST",), re.compile(r"/__sim__/reset"), reset),
+    (("GET", "POST"), re.compile(r"/__sim__/config"), configure),
+    (("POST",), re.compile(r"/__sim__/apps/(?P<key>[^/]+)"), update_app),
+    (("POST",), re.compile(r"/__sim__/load"), load),
+    (("POST",), re.compile(r"/__sim__/users/(?P<username>[^/]+)/revoke"), revoke_user),
+    (("POST",), re.compile(r"/__sim__/sessions/expire"), expire_sessions),
+    (("POST",), re.compile(r"/__sim__/tokens"), mint_tokens),
+    (("POST",), re.compile(r"/__sim__/authorize"), authorize),
+    (("GET", "DELETE"), re.compile(r"/__sim__/log"), log),
+    (("GET",), re.compile(r"/__sim__/state"), state),
+    (("GET",), re.compile(r"/__sim__/health"), health),
+]
+
+
+def dispatch(world: World, fixture: dict[str, Any], req: Request) -> Response:
+    for methods, pattern, handler in ROUTES:
+        match = pattern.fullmatch(req.path.rstrip("/"))
+        if match is None:
+            continue
+        if req.method not in methods:
+            return _error(405, f"use {' or '.join(methods)}")
+        params = {k: unquote(v) for k, v in match.groupdict().items()}
+        try:
+            return handler(world, fixture, req, params)
+        except ConfigError as exc:
+            return _error(400, str(exc))
+    return _error(404, "unknown control endpoint")

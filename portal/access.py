@@ -23,6 +23,9 @@ class TeamAction(StrEnum):
     INVITE = "invite"  # send and revoke invitations
     MANAGE_MEMBERS = "manage_members"  # change roles, remove members
     VIEW_AUDIT = "view_audit"
+    VIEW_APPS = "view_apps"  # names and status of the team's connected apps
+    MANAGE_APPS = "manage_apps"  # create, edit, rotate secrets, delete connected apps
+    MANAGE_KEYS = "manage_keys"  # upload, generate, delete JWT signing keys; download certificates
 
 
 # The minimum role for each team action. One table, tested as a matrix.
@@ -32,6 +35,9 @@ _TEAM_ACTION_MIN_ROLE: dict[TeamAction, Role] = {
     TeamAction.INVITE: Role.ADMIN,
     TeamAction.MANAGE_MEMBERS: Role.ADMIN,
     TeamAction.VIEW_AUDIT: Role.ADMIN,
+    TeamAction.VIEW_APPS: Role.MEMBER,
+    TeamAction.MANAGE_APPS: Role.ADMIN,
+    TeamAction.MANAGE_KEYS: Role.ADMIN,
 }
 
 
@@ -91,3 +97,33 @@ def assignable_roles(actor: Membership) -> list[tuple[str, str]]:
 def team_permissions(membership: Membership) -> dict[str, bool]:
     """What the templates may offer; a convenience view of the rules above."""
     return {action.value: team_allows(membership, action) for action in TeamAction}
+
+
+# -- Salesforce registrations: connected apps and signing keys -------------------------------------------------------
+
+def _team_object(model, membership: Membership, code):
+    try:
+        return model.objects.get(team=membership.team, code=code)
+    except (model.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
+def app_for_action(user, team_code, app_code, action: TeamAction):
+    """(membership, app): 404 unless the app is in a team the caller belongs to, 403 if the role is too low."""
+    from orgs.models import ConnectedApp
+
+    membership = membership_for_user(user, team_code)
+    app = _team_object(ConnectedApp, membership, app_code)
+    if not team_allows(membership, action):
+        raise PermissionDenied
+    return membership, app
+
+
+def signing_key_for_action(user, team_code, key_code, action: TeamAction = TeamAction.MANAGE_KEYS):
+    from orgs.models import SigningKey
+
+    membership = membership_for_user(user, team_code)
+    key = _team_object(SigningKey, membership, key_code)
+    if not team_allows(membership, action):
+        raise PermissionDenied
+    return membership, key

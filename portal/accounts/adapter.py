@@ -24,7 +24,23 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
 
 
 class MFAAdapter(DefaultMFAAdapter):
-    pass
+    """TOTP seeds and recovery-code seeds are encrypted at rest with the portal's keyring (orgs/crypto.py).
+
+    allauth encrypts before the Authenticator row exists, so the associated data binds the value to the table and
+    column (`mfa.authenticator.data`) but not to the row. There is no plaintext fallback on decryption.
+    """
+
+    CONTEXT = "mfa.authenticator.data"
+
+    def encrypt(self, text: str) -> str:
+        from orgs import crypto
+
+        return crypto.encrypt(text, context=self.CONTEXT)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        from orgs import crypto
+
+        return crypto.decrypt(encrypted_text, context=self.CONTEXT)
 
 
 def _has_usable_invitation(request) -> bool:

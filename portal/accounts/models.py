@@ -190,6 +190,15 @@ class AuditEvent(models.Model):
         ROLE_CHANGED = "member.role_changed", "Role changed"
         MEMBER_REMOVED = "member.removed", "Member removed"
         MEMBER_LEFT = "member.left", "Member left"
+        APP_CREATED = "app.created", "Connected app registered"
+        APP_UPDATED = "app.updated", "Connected app changed"
+        APP_SECRET_STAGED = "app.secret_staged", "New consumer secret staged"
+        APP_SECRET_CONFIRMED = "app.secret_confirmed", "New consumer secret confirmed"
+        APP_SECRET_DISCARDED = "app.secret_discarded", "Staged consumer secret discarded"
+        APP_DELETED = "app.deleted", "Connected app deleted"
+        KEY_UPLOADED = "key.uploaded", "Signing key uploaded"
+        KEY_GENERATED = "key.generated", "Signing key generated"
+        KEY_DELETED = "key.deleted", "Signing key deleted"
 
     team = models.ForeignKey(
         Team, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="audit_events"

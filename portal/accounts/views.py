@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from orgs.selectors import signing_keys_expiring
 from portal import access
 from portal.access import TeamAction
 from portal.accounts import services
@@ -34,7 +35,7 @@ def home(request):
 
 @login_required
 def team_list(request):
-    form = TeamForm(request.POST or None)
+    form = TeamForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             team = services.team_create(user=request.user, name=form.cleaned_data["name"], ip=client_ip(request))
@@ -72,6 +73,7 @@ def team_dashboard(request, team):
         "member_count": membership.team.memberships.count(),
         "pending_invitations": membership.team.invitations.pending().count(),
         "recent_events": membership.team.audit_events.all()[:5] if membership.is_admin else [],
+        "expiring_keys": signing_keys_expiring(team=membership.team) if membership.is_admin else [],
     }
     return render(request, "accounts/team_dashboard.html", context)
 

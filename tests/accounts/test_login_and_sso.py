@@ -37,7 +37,8 @@ def test_failed_logins_lock_the_account_then_the_client_gets_429(db, client, spo
 
 def test_login_sets_hardened_cookies(db, client, settings):
     make_user("ann@example.com")
-    response = client.post(reverse("account_login"), {"login": "ann@example.com", "password": "correct-horse-battery-9"})
+    response = client.post(reverse("account_login"),
+                           {"login": "ann@example.com", "password": "correct-horse-battery-9"})
     assert response.status_code == 302
     cookie = response.cookies[settings.SESSION_COOKIE_NAME]
     assert cookie["httponly"] and cookie["samesite"] == "Lax"

@@ -1,0 +1,114 @@
+from django import forms
+
+from orgs import keys
+from orgs.models import ConnectedApp, SigningKey
+from orgs.services import ServiceError, login_url_validate
+
+ENVIRONMENTS = [
+    ("production", "Production / Developer Edition (login.salesforce.com)"),
+    ("sandbox", "Sandbox (test.salesforce.com)"),
+    ("custom", "My Domain or other URL"),
+]
+ENVIRONMENT_URLS = {"production": "https://login.salesforce.com", "sandbox": "https://test.salesforce.com"}
+
+
+class LoginHostMixin(forms.Form):
+    """Production, Sandbox, or a My Domain URL checked by the host helper (orgs/hosts.py)."""
+
+    environment = forms.ChoiceField(choices=ENVIRONMENTS, initial="production", widget=forms.RadioSelect)
+    custom_url = forms.CharField(required=False, max_length=255, label="My Domain URL",
+                                 widget=forms.URLInput(attrs={"placeholder": "https://mycompany.my.salesforce.com"}))
+
+    def clean_login_url(self) -> None:
+        environment = self.cleaned_data.get("environment")
+        if environment in ENVIRONMENT_URLS:
+            self.cleaned_data["login_url"] = ENVIRONMENT_URLS[environment]
+        elif environment == "custom":
+            try:
+                self.cleaned_data["login_url"] = login_url_validate(self.cleaned_data.get("custom_url") or "")
+            except ServiceError as exc:
+                self.add_error("custom_url", str(exc))
+
+    @staticmethod
+    def initial_for(url: str) -> dict:
+        for environment, known in ENVIRONMENT_URLS.items():
+            if url == known:
+                return {"environment": environment, "custom_url": ""}
+        return {"environment": "custom", "custom_url": url}
+
+
+class ConnectedAppForm(LoginHostMixin):
+    name = forms.CharField(max_length=100)
+    consumer_key = forms.CharField(max_length=255, label="Consumer key")
+    consumer_secret = forms.CharField(
+        required=False, max_length=500, label="Consumer secret",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Leave empty for a public client; it must then use PKCE.",
+    )
+    scopes = forms.CharField(max_length=500, initial="api refresh_token web",
+                             help_text="Space-separated OAuth scopes the portal requests.")
+    require_pkce = forms.BooleanField(required=False, initial=True, label="Require PKCE")
+    signing_key = forms.ModelChoiceField(queryset=SigningKey.objects.none(), required=False,
+                                         label="JWT signing key", help_text="For the JWT bearer flow.")
+
+    def __init__(self, *args, team, creating: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["signing_key"].queryset = SigningKey.objects.filter(team=team)
+        self.creating = creating
+        if not creating:
+            del self.fields["consumer_secret"]
+
+    def clean(self):
+        cleaned = super().clean()
+        self.clean_login_url()
+        scopes = (cleaned.get("scopes") or "").split()
+        if scopes and not all(s.replace("_", "").isalnum() for s in scopes):
+            self.add_error("scopes", "Scopes are words separated by spaces, e.g. “api refresh_token web”.")
+        public = self.creating and not (cleaned.get("consumer_secret") or "").strip()
+        if public and not cleaned.get("require_pkce"):
+            self.add_error("require_pkce", "A public client (no consumer secret) must use PKCE.")
+        return cleaned
+
+
+class SecretForm(forms.Form):
+    secret = forms.CharField(max_length=500, label="New consumer secret",
+                             widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}))
+
+
+def _read_upload(form: forms.Form, field: str) -> bytes | None:
+    upload = form.cleaned_data.get(field)
+    if upload is None:
+        return None
+    if upload.size > keys.MAX_FILE_BYTES:
+        form.add_error(field, "The file is larger than 64 KB; upload just the PEM or DER file.")
+        return None
+    return upload.read()
+
+
+class KeyUploadForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    private_key = forms.FileField(label="Private key (PEM)")
+    passphrase = forms.CharField(required=False, max_length=500, label="Passphrase (if the key has one)",
+                                 widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}))
+    certificate = forms.FileField(label="Certificate (PEM or DER)")
+
+    def clean(self):
+        cleaned = super().clean()
+        cleaned["private_key_bytes"] = _read_upload(self, "private_key")
+        cleaned["certificate_bytes"] = _read_upload(self, "certificate")
+        return cleaned
+
+
+class KeyGenerateForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    common_name = forms.CharField(max_length=64, label="Certificate common name (CN)", initial="Org Portal JWT")
+    key_size = forms.TypedChoiceField(choices=[(s, f"RSA {s}") for s in keys.GENERATE_SIZES], coerce=int,
+                                      initial=2048)
+    validity_days = forms.IntegerField(min_value=1, max_value=3650, initial=365, label="Valid for (days)")
+
+
+class ConfirmDeleteForm(forms.Form):
+    confirm = forms.BooleanField(required=True, label="Yes, delete it")
+
+
+__all__ = ["ConnectedAppForm", "SecretForm", "KeyUploadForm", "KeyGenerateForm", "ConnectedApp"]

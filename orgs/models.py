@@ -1,0 +1,227 @@
+"""The Salesforce side: connected apps, JWT signing keys and org connections.
+
+Secrets live only in `SealedField` columns, which hold ciphertext (orgs/crypto.py). No attribute or property
+returns plaintext: it comes out only through an explicit `reveal(field)` call, so a template cannot print a
+secret by accident. All sealed columns of a row share one key id (`secrets_key_id`, indexed) so the key-rotation
+gate is a single query: rows whose `secrets_key_id` is not the primary key's.
+"""
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from orgs import crypto
+
+
+class SealedField(models.TextField):
+    """A TextField holding `orgs.crypto` ciphertext. The type marks the column for re-encryption and audits."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("null", True)
+        kwargs.setdefault("blank", True)
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+
+class SecretsModel(models.Model):
+    """A row with sealed secrets. AAD context: `<app>.<model>.<field>.<code>` (code: a UUID set in Python)."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    secrets_key_id = models.CharField(max_length=32, blank=True, default="", db_index=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def sealed_field_names(cls) -> list[str]:
+        return [f.name for f in cls._meta.get_fields() if isinstance(f, SealedField)]
+
+    def secret_context(self, field: str) -> str:
+        return f"{self._meta.app_label}.{self._meta.model_name}.{field}.{self.code}"
+
+    def reveal(self, field: str) -> str | None:
+        """The plaintext of one sealed field (None when empty). Raises crypto.DecryptionError."""
+        token = getattr(self, field)
+        if not token:
+            return None
+        return crypto.decrypt(token, context=self.secret_context(field))
+
+    def seal(self, field: str, plaintext: str | None) -> None:
+        """Set one sealed field. Sibling secrets are moved to the primary key too, so the row has one key id."""
+        keyring = crypto.get_keyring()
+        if self.secrets_key_id and self.secrets_key_id != keyring.primary_kid:
+            self.reseal(keyring=keyring)
+        setattr(self, field, None if plaintext in (None, "") else
+                crypto.encrypt(plaintext, context=self.secret_context(field), keyring=keyring))
+        self._update_key_id(keyring)
+
+    def reseal(self, *, keyring=None) -> bool:
+        """Re-encrypt every sealed field under the primary key. True when something changed."""
+        keyring = keyring or crypto.get_keyring()
+        changed = False
+        for name in self.sealed_field_names():
+            token = getattr(self, name)
+            if token and crypto.key_id(token) != keyring.primary_kid:
+                setattr(self, name, crypto.reencrypt(token, context=self.secret_context(name), keyring=keyring))
+                changed = True
+        self._update_key_id(keyring)
+        return changed
+
+    def _update_key_id(self, keyring) -> None:
+        has_secret = any(getattr(self, name) for name in self.sealed_field_names())
+        self.secrets_key_id = keyring.primary_kid if has_secret else ""
+
+    def masked(self, field: str) -> str:
+        """`••••` plus the last 4 characters, for showing that a secret is set. Never the secret itself."""
+        try:
+            value = self.reveal(field)
+        except crypto.DecryptionError:
+            return crypto.DecryptionError.user_message
+        if value is None:
+            return ""
+        return "••••" + (value[-4:] if len(value) >= 12 else "")
+
+
+class SigningKey(SecretsModel):
+    """A JWT signing key (RSA) and its X.509 certificate, uploaded or generated in the portal."""
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="signing_keys")
+    name = models.CharField(max_length=100)
+    private_key = SealedField()  # PEM, PKCS#8, unencrypted inside the envelope; never downloadable
+    certificate_pem = models.TextField()  # public
+    subject = models.CharField(max_length=500)
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField()
+    fingerprint_sha256 = models.CharField(max_length=95)  # colon-separated hex
+    key_size = models.PositiveIntegerField()
+    generated = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="orgs_signingkey_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def masked_private_key(self) -> str:
+        """How the UI shows the private key: never its content, only whether it can be used."""
+        try:
+            self.reveal("private_key")
+        except crypto.DecryptionError:
+            return crypto.DecryptionError.user_message
+        return "private key stored encrypted; never downloadable"
+
+    @property
+    def expires_soon(self) -> bool:
+        return self.not_after <= timezone.now() + timedelta(days=30)
+
+    @property
+    def expired(self) -> bool:
+        return self.not_after <= timezone.now()
+
+    @property
+    def days_left(self) -> int:
+        return (self.not_after - timezone.now()).days
+
+
+class ConnectedApp(SecretsModel):
+    """An OAuth client registered in Salesforce: a connected app or an External Client App (same fields)."""
+
+    class Status(models.TextChoices):
+        READY = "ready", "Ready"
+        ROTATING = "rotating", "New secret pending confirmation"
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="connected_apps")
+    name = models.CharField(max_length=100)
+    consumer_key = models.CharField(max_length=255)
+    consumer_secret = SealedField()  # empty for a public client using PKCE
+    pending_consumer_secret = SealedField()  # staged rotation: kept apart until confirmed working
+    login_url = models.CharField(max_length=255, default="https://login.salesforce.com")
+    scopes = models.CharField(max_length=500, default="api refresh_token web")
+    require_pkce = models.BooleanField(default=True)
+    signing_key = models.ForeignKey(SigningKey, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="apps")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="orgs_connectedapp_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def status(self) -> "ConnectedApp.Status":
+        return self.Status.ROTATING if self.pending_consumer_secret else self.Status.READY
+
+    @property
+    def is_public_client(self) -> bool:
+        return not self.consumer_secret
+
+    @property
+    def masked_secret(self) -> str:
+        return self.masked("consumer_secret")
+
+    @property
+    def masked_pending_secret(self) -> str:
+        return self.masked("pending_consumer_secret")
+
+
+class OrgConnection(SecretsModel):
+    """One authorized Salesforce user in one org, owned by a member, usable by the team per its sharing rules."""
+
+    class Kind(models.TextChoices):
+        PRODUCTION = "production", "Production"
+        DEVELOPER = "developer", "Developer Edition"
+        SANDBOX = "sandbox", "Sandbox"
+        SCRATCH = "scratch", "Scratch"
+
+    class Flow(models.TextChoices):
+        WEB = "web", "Web server flow"
+        JWT = "jwt", "JWT bearer"
+
+    class Status(models.TextChoices):
+        CONNECTED = "connected", "Connected"
+        DEGRADED = "degraded", "Degraded"
+        NEEDS_REAUTH = "needs_reauth", "Needs re-authorization"
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="connections")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="org_connections")
+    app = models.ForeignKey(ConnectedApp, on_delete=models.PROTECT, related_name="connections")
+    flow = models.CharField(max_length=8, choices=Flow.choices, default=Flow.WEB)
+    org_id = models.CharField(max_length=18)
+    user_id = models.CharField(max_length=18)
+    username = models.CharField(max_length=255)
+    org_name = models.CharField(max_length=255, blank=True)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    edition = models.CharField(max_length=100, blank=True)
+    is_devhub = models.BooleanField(default=False)
+    login_url = models.CharField(max_length=255)
+    instance_url = models.CharField(max_length=255)
+    api_version = models.CharField(max_length=8, blank=True)
+    refresh_token = SealedField()
+    access_token = SealedField()
+    access_token_issued_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=14, choices=Status.choices, default=Status.CONNECTED)
+    status_reason = models.CharField(max_length=500, blank=True)
+    last_refresh_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["username"]
+        constraints = [
+            # One connection per member per Salesforce user: reconnecting updates it instead of duplicating.
+            models.UniqueConstraint(fields=["team", "owner", "org_id", "user_id"], name="orgs_connection_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.username

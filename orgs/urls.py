@@ -1,0 +1,21 @@
+from django.urls import path
+
+from orgs import views
+
+app_name = "orgs"
+
+urlpatterns = [
+    path("teams/<uuid:team>/apps/", views.app_list, name="app_list"),
+    path("teams/<uuid:team>/apps/new/", views.app_create, name="app_create"),
+    path("teams/<uuid:team>/apps/<uuid:app>/", views.app_detail, name="app_detail"),
+    path("teams/<uuid:team>/apps/<uuid:app>/edit/", views.app_edit, name="app_edit"),
+    path("teams/<uuid:team>/apps/<uuid:app>/secret/", views.app_secret, name="app_secret"),
+    path("teams/<uuid:team>/apps/<uuid:app>/delete/", views.app_delete, name="app_delete"),
+    path("teams/<uuid:team>/keys/", views.key_list, name="key_list"),
+    path("teams/<uuid:team>/keys/upload/", views.key_upload, name="key_upload"),
+    path("teams/<uuid:team>/keys/generate/", views.key_generate, name="key_generate"),
+    path("teams/<uuid:team>/keys/<uuid:key>/", views.key_detail, name="key_detail"),
+    path("teams/<uuid:team>/keys/<uuid:key>/certificate.crt", views.key_certificate, name="key_certificate"),
+    path("teams/<uuid:team>/keys/<uuid:key>/delete/", views.key_delete, name="key_delete"),
+    path("orgs/oauth/callback/", views.oauth_callback, name="oauth_callback"),
+]

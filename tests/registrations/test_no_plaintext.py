@@ -1,0 +1,89 @@
+"""No plaintext at rest: canary secrets entered through the real pages appear nowhere in pg_dump or the logs."""
+
+import logging
+import re
+import shutil
+import subprocess
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.urls import reverse
+
+from tests.browser.helpers import totp
+from tests.canaries import encodings, find_leaks, new_canary
+from tests.conftest import PASSWORD
+from tests.registrations import keyfactory as kf
+
+
+def pg_dump() -> str:
+    db = connection.settings_dict
+    env = {"PGPASSWORD": db.get("PASSWORD") or "", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [shutil.which("pg_dump") or "pg_dump", "--data-only", "-h", db["HOST"] or "127.0.0.1", "-p",
+         str(db["PORT"] or 5432), "-U", db["USER"], db["NAME"]],
+        capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_canary_encodings_are_found_when_present():
+    """The detector itself works, so a clean result means something."""
+    canary = new_canary("x")
+    for form, value in encodings(canary).items():
+        assert find_leaks(f"prefix {value} suffix", {"c": canary}), form
+    import base64
+
+    assert find_leaks("zz" + base64.b64encode(b"ab" + canary.encode() + b"q").decode(), {"c": canary})
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_no_plaintext_secret_in_the_database_dump_or_the_logs(world, client, caplog):
+    caplog.set_level(logging.DEBUG)
+    team = world.team.code
+    client.post(reverse("account_login"), {"login": world.admin.email, "password": PASSWORD})
+
+    # A consumer secret, through the registration page.
+    consumer_secret = new_canary("cs")
+    response = client.post(reverse("orgs:app_create", args=[team]), {
+        "name": "Canary app", "consumer_key": "3MVG9canary", "consumer_secret": consumer_secret,
+        "environment": "production", "scopes": "api refresh_token web", "require_pkce": "on"})
+    assert response.status_code == 302
+    # A staged rotation secret too.
+    pending_secret = new_canary("ps")
+    client.post(response["Location"].replace("/apps/", "/apps/", 1) + "secret/",
+                {"action": "stage", "secret": pending_secret})
+
+    # A private key (passphrase-protected upload), through the upload page.
+    key = kf.rsa_key()
+    pem = kf.private_pem(key).decode()
+    key_body = "".join(pem.splitlines()[1:-1])
+    key_canaries = {f"key{i}": key_body[i:i + 40] for i in range(100, 1400, 300)}
+    passphrase = new_canary("pp")
+    response = client.post(reverse("orgs:key_upload", args=[team]), {
+        "name": "Canary key", "passphrase": passphrase,
+        "private_key": SimpleUploadedFile("k.pem", kf.private_pem(key, passphrase.encode())),
+        "certificate": SimpleUploadedFile("c.crt", kf.certificate(key))})
+    assert response.status_code == 302
+
+    # A TOTP seed, through allauth's activation page (password login first: allauth wants a recent login).
+    response = client.get("/accounts/2fa/totp/activate/")
+    if response.status_code == 302 and "/accounts/reauthenticate/" in response["Location"]:
+        client.post(response["Location"], {"password": PASSWORD})
+        response = client.get("/accounts/2fa/totp/activate/")
+    page = response.content.decode()
+    seed = re.search(r'id="authenticator_secret"[^>]*value="([A-Z2-7]+)"', page) or \
+        re.search(r'value="([A-Z2-7]{16,})"[^>]*id="authenticator_secret"', page)
+    assert seed, page[:3000]
+    seed = seed.group(1)
+    response = client.post("/accounts/2fa/totp/activate/", {"code": totp(seed)})
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+    canaries = {"consumer_secret": consumer_secret, "pending_secret": pending_secret, "passphrase": passphrase,
+                "totp_seed": seed, **key_canaries}
+    dump = pg_dump()
+    assert "Canary app" in dump and "3MVG9canary" in dump  # the dump is the right database
+    assert find_leaks(dump, canaries) == []
+    logs = "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records)
+    assert find_leaks(logs, canaries) == []

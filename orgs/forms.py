@@ -70,6 +70,36 @@ class ConnectedAppForm(LoginHostMixin):
         return cleaned
 
 
+class ConnectForm(LoginHostMixin):
+    """Connect an org: which app, which environment, and an optional alias."""
+
+    app = forms.ModelChoiceField(queryset=ConnectedApp.objects.none(), label="Connected app", empty_label=None)
+    environment = forms.ChoiceField(
+        choices=[("app", "The app's default login host")] + ENVIRONMENTS, initial="app", widget=forms.RadioSelect,
+        label="Log in at")
+    alias = forms.CharField(required=False, max_length=80,
+                            help_text="Your name for this org, like an sf alias. Suggested from the org if empty.")
+
+    field_order = ["app", "environment", "custom_url", "alias"]
+
+    def __init__(self, *args, team, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["app"].queryset = ConnectedApp.objects.filter(team=team)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("environment") == "app":
+            if cleaned.get("app"):
+                cleaned["login_url"] = cleaned["app"].login_url
+        else:
+            self.clean_login_url()
+        return cleaned
+
+
+class AliasForm(forms.Form):
+    alias = forms.CharField(max_length=80)
+
+
 class SecretForm(forms.Form):
     secret = forms.CharField(max_length=500, label="New consumer secret",
                              widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}))

@@ -212,7 +212,9 @@ class OrgConnection(SecretsModel):
     access_token_issued_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=14, choices=Status.choices, default=Status.CONNECTED)
     status_reason = models.CharField(max_length=500, blank=True)
-    last_refresh_at = models.DateTimeField(null=True, blank=True)
+    last_refresh_at = models.DateTimeField(null=True, blank=True)  # last successful token refresh or mint
+    dev_hub = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="scratch_connections")  # for scratch orgs created through a hub
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -225,3 +227,40 @@ class OrgConnection(SecretsModel):
 
     def __str__(self) -> str:
         return self.username
+
+    @property
+    def type_label(self) -> str:
+        """The badge the orgs page shows, like `sf org list`: a Dev Hub is shown as such whatever its edition."""
+        return "Dev Hub" if self.is_devhub else self.get_kind_display()
+
+    @property
+    def needs_reauth(self) -> bool:
+        return self.status == self.Status.NEEDS_REAUTH
+
+
+class OrgAlias(models.Model):
+    """A member's own name for an org they can target, and their defaults: the portal's `sf alias` and
+    `target-org` / `target-dev-hub`. The connection's owner gets one when connecting; others when it is shared."""
+
+    ALIAS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="org_aliases")
+    connection = models.ForeignKey(OrgConnection, on_delete=models.CASCADE, related_name="aliases")
+    alias = models.CharField(max_length=80)
+    is_default_org = models.BooleanField(default=False)
+    is_default_devhub = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["alias"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "connection"], name="orgs_alias_one_per_connection"),
+            models.UniqueConstraint(fields=["team", "user", "alias"], name="orgs_alias_unique_name"),
+            models.UniqueConstraint(fields=["team", "user"], condition=models.Q(is_default_org=True),
+                                    name="orgs_alias_one_default_org"),
+            models.UniqueConstraint(fields=["team", "user"], condition=models.Q(is_default_devhub=True),
+                                    name="orgs_alias_one_default_devhub"),
+        ]
+
+    def __str__(self) -> str:
+        return self.alias

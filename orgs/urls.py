@@ -17,5 +17,11 @@ urlpatterns = [
     path("teams/<uuid:team>/keys/<uuid:key>/", views.key_detail, name="key_detail"),
     path("teams/<uuid:team>/keys/<uuid:key>/certificate.crt", views.key_certificate, name="key_certificate"),
     path("teams/<uuid:team>/keys/<uuid:key>/delete/", views.key_delete, name="key_delete"),
+    path("teams/<uuid:team>/orgs/", views.org_list, name="org_list"),
+    path("teams/<uuid:team>/orgs/connect/", views.connect, name="connect"),
+    path("teams/<uuid:team>/orgs/<uuid:connection>/rename/", views.org_rename, name="org_rename"),
+    path("teams/<uuid:team>/orgs/<uuid:connection>/default/", views.org_default, name="org_default"),
+    path("teams/<uuid:team>/orgs/<uuid:connection>/reconnect/", views.org_reconnect, name="org_reconnect"),
+    path("teams/<uuid:team>/orgs/<uuid:connection>/disconnect/", views.org_disconnect, name="org_disconnect"),
     path("orgs/oauth/callback/", views.oauth_callback, name="oauth_callback"),
 ]

@@ -7,7 +7,7 @@ Views call one function at their top and get back the object they may work on:
 Templates only *display* what this module decides (`team_permissions`), they never re-derive a rule.
 """
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -26,6 +26,7 @@ class TeamAction(StrEnum):
     VIEW_APPS = "view_apps"  # names and status of the team's connected apps
     MANAGE_APPS = "manage_apps"  # create, edit, rotate secrets, delete connected apps
     MANAGE_KEYS = "manage_keys"  # upload, generate, delete JWT signing keys; download certificates
+    CONNECT_ORG = "connect_org"  # authorize a new org with one of the team's connected apps
 
 
 # The minimum role for each team action. One table, tested as a matrix.
@@ -38,6 +39,7 @@ _TEAM_ACTION_MIN_ROLE: dict[TeamAction, Role] = {
     TeamAction.VIEW_APPS: Role.MEMBER,
     TeamAction.MANAGE_APPS: Role.ADMIN,
     TeamAction.MANAGE_KEYS: Role.ADMIN,
+    TeamAction.CONNECT_ORG: Role.MEMBER,
 }
 
 
@@ -127,3 +129,36 @@ def signing_key_for_action(user, team_code, key_code, action: TeamAction = TeamA
     if not team_allows(membership, action):
         raise PermissionDenied
     return membership, key
+
+
+# -- org connections ---------------------------------------------------------------------------------------------------
+
+class Level(IntEnum):
+    """What a member may do with a connection. Each level includes the ones below it."""
+
+    VIEW = 1  # see the org, its status and its scratch-org inventory
+    TARGET = 2  # also get access tokens, open it in Salesforce, use it from the CLI and CI
+    MANAGE = 3  # also share, rename, reconnect and disconnect
+
+
+def connection_level(membership: Membership, connection) -> Level | None:
+    """The member's effective level on a connection of their team (None: they can't see it)."""
+    if connection.team_id != membership.team_id:
+        return None
+    if connection.owner_id == membership.user_id or membership.is_admin:
+        return Level.MANAGE
+    return None
+
+
+def connection_for_user(user, team_code, connection_code, need: Level):
+    """(membership, connection, level): 404 if the caller can't see it, 403 if their level is below `need`."""
+    from orgs.models import OrgConnection
+
+    membership = membership_for_user(user, team_code)
+    connection = _team_object(OrgConnection, membership, connection_code)
+    level = connection_level(membership, connection)
+    if level is None:
+        raise Http404
+    if level < need:
+        raise PermissionDenied
+    return membership, connection, level

@@ -66,12 +66,15 @@ def main() -> int:
                 proc.kill()
 
     signal.signal(signal.SIGTERM, lambda *a: (stop_all(), sys.exit(0)))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (`cmd &`)
     try:
-        procs["sfsim"] = subprocess.Popen(commands.pop("sfsim"), cwd=BASE_DIR, env=env)
+        # Children get their own sessions: Ctrl-C reaches only this supervisor, which stops them in order.
+        procs["sfsim"] = subprocess.Popen(commands.pop("sfsim"), cwd=BASE_DIR, env=env, start_new_session=True)
         _wait_for_http(f"{sim_url}/services/data/")
+        _point_simulator_callback(sim_url, env["PORTAL_BASE_URL"])
         _manage(env, "seed_demo", "--simulator", sim_url)
         for name, command in commands.items():
-            procs[name] = subprocess.Popen(command, cwd=BASE_DIR, env=env)
+            procs[name] = subprocess.Popen(command, cwd=BASE_DIR, env=env, start_new_session=True)
         _wait_for_http(f"http://127.0.0.1:{env['PORT']}/accounts/login/")
         print(f"\n  Org Portal is running at {env['PORTAL_BASE_URL']}/  (Salesforce simulator at {sim_url})")
         print("  Press Ctrl-C to stop the web server, worker, beat and simulator.\n", flush=True)
@@ -86,6 +89,17 @@ def main() -> int:
         return 0
     finally:
         stop_all()
+
+
+def _point_simulator_callback(sim_url: str, base_url: str) -> None:
+    """The simulator's demo app must call back to this portal (exact redirect_uri match, as in Salesforce)."""
+    import json
+    import urllib.request
+
+    body = json.dumps({"callback_urls": [f"{base_url}/orgs/oauth/callback/"]}).encode()
+    request = urllib.request.Request(f"{sim_url}/__sim__/apps/OrgPortalDemo", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=5).close()  # noqa: S310 - the local simulator started above
 
 
 def _wait_for_http(url: str, timeout: float = 30.0) -> None:

@@ -188,6 +188,8 @@ try:
     PORTAL_OPEN_SIGNUP = _env_bool("PORTAL_OPEN_SIGNUP", True)
     # Extra Salesforce hosts (host[:port], optionally http:// for loopback only): the simulator, on-premise proxies.
     PORTAL_SALESFORCE_ALLOWED_HOSTS = _env("PORTAL_SALESFORCE_ALLOWED_HOSTS", "")
+    PORTAL_SALESFORCE_CONNECT_TIMEOUT = _env_int("PORTAL_SALESFORCE_CONNECT_TIMEOUT", 5)  # seconds
+    PORTAL_SALESFORCE_READ_TIMEOUT = _env_int("PORTAL_SALESFORCE_READ_TIMEOUT", 20)  # seconds
     PORTAL_INVITATION_DAYS = _env_int("PORTAL_INVITATION_DAYS", 7)
     PORTAL_PURGE_INVITATIONS_EVERY = _env_int("PORTAL_PURGE_INVITATIONS_EVERY", 3600)  # seconds
 

@@ -87,6 +87,44 @@ def login(client):
     return _login
 
 
+# -- the Salesforce simulator ---
+
+DEMO_APP_KEY = "OrgPortalDemo"
+DEMO_APP_SECRET = "sfsim-demo-secret"
+
+
+@pytest.fixture(scope="session")
+def simulator():
+    from sfsim.testing import start_simulator
+
+    sim = start_simulator()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def sim(simulator, settings):
+    """A fresh simulator world, trusted by the portal, whose demo app calls back to this portal."""
+    simulator.reset()
+    settings.PORTAL_SALESFORCE_ALLOWED_HOSTS = simulator.base_url
+    from orgs.services import callback_url
+
+    simulator.update_app(DEMO_APP_KEY, callback_urls=[callback_url()])
+    return simulator
+
+
+@pytest.fixture
+def sim_app(world, sim):
+    """The team's connected app for the simulator's demo app (confidential client, PKCE)."""
+    from orgs.services import connected_app_create
+    from portal.accounts.models import Membership
+
+    owner = Membership.objects.get(team=world.team, user=world.owner)
+    return connected_app_create(actor=owner, name="Simulator", consumer_key=DEMO_APP_KEY,
+                                consumer_secret=DEMO_APP_SECRET, login_url=sim.base_url,
+                                scopes="api refresh_token web", require_pkce=True)
+
+
 # -- browser ---------------------------------------------------------------------------------------------------------
 
 CHROMIUM_ARGS = [

@@ -199,6 +199,13 @@ class AuditEvent(models.Model):
         KEY_UPLOADED = "key.uploaded", "Signing key uploaded"
         KEY_GENERATED = "key.generated", "Signing key generated"
         KEY_DELETED = "key.deleted", "Signing key deleted"
+        ORG_CONNECTED = "org.connected", "Org connected"
+        ORG_RECONNECTED = "org.reconnected", "Org reconnected"
+        ORG_CONNECT_FAILED = "org.connect_failed", "Org connection failed"
+        ORG_DISCONNECTED = "org.disconnected", "Org disconnected"
+        ORG_REVOKE_FAILED = "org.revoke_failed", "Token revocation at Salesforce failed"
+        ORG_RENAMED = "org.renamed", "Org alias changed"
+        ORG_DEFAULT_SET = "org.default_set", "Default org changed"
 
     team = models.ForeignKey(
         Team, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="audit_events"

@@ -30,6 +30,8 @@ ADMIN = "admin@acme.example"
 PROD_ORG = "00D5g00000AcPRDEA3"
 UAT_USER = "dev@acme.example.uat"
 DE_USER = "dev@acme-de.example"
+SCRATCH_USER = "test-feature1@example.com"
+UAT_ORG = "00D5g00000AcUATEA3"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
@@ -177,7 +179,7 @@ class JwtSigner:
         *,
         sub: str = ADMIN,
         iss: str = DEMO_KEY,
-        aud: str = "https://login.salesforce.com",
+        aud: str | list[str] = "https://login.salesforce.com",
         exp_in: float = 180,
         alg: str = "RS256",
         key: object | None = None,

@@ -15,6 +15,9 @@ from tests.sfsim.conftest import (
     DEMO_KEY,
     JWT_GRANT,
     PROD_ORG,
+    SCRATCH_USER,
+    UAT_ORG,
+    UAT_USER,
     bearer,
     callback_params,
     exchange,
@@ -59,10 +62,74 @@ def test_the_demo_key_matches_the_fixture_certificate(sim, http):
     assert _jwt(http, sim.base_url, assertion).status_code == 200
 
 
-@pytest.mark.parametrize("aud", ["https://test.salesforce.com", "BASE_URL"])
-def test_other_accepted_audiences(sim, http, jwt_app, aud):
-    assertion = jwt_app.assertion(aud=sim.base_url if aud == "BASE_URL" else aud)
-    assert _jwt(http, sim.base_url, assertion).status_code == 200
+LOGIN = "https://login.salesforce.com"
+TEST = "https://test.salesforce.com"
+UAT_MY_DOMAIN = "https://acme--uat.sandbox.my.salesforce.com"
+NOT_APPROVED = ("invalid_grant", "user hasn't approved this consumer")
+UAT_ORG_FIXTURE = {
+    "id": UAT_ORG,
+    "name": "Acme UAT",
+    "kind": "sandbox",
+    "edition": "Enterprise Edition",
+    "instance_name": "CS201",
+}
+
+
+@pytest.fixture
+def all_preauthorized(sim, jwt_app):
+    """Every user of each org type may use the JWT flow, so only the audience decides."""
+    sim.update_app(DEMO_KEY, preauthorized_users=[ADMIN, DE_USER, UAT_USER, SCRATCH_USER])
+    return jwt_app
+
+
+@pytest.mark.parametrize(
+    ("sub", "aud"),
+    [
+        (ADMIN, LOGIN),  # production
+        (ADMIN, "BASE_URL"),
+        (DE_USER, LOGIN),  # Developer Edition
+        (DE_USER, "BASE_URL"),
+        (UAT_USER, TEST),  # sandbox
+        (UAT_USER, "BASE_URL"),
+        (UAT_USER, TEST + "/"),
+        (SCRATCH_USER, TEST),  # scratch
+        (SCRATCH_USER, "BASE_URL"),
+        (UAT_USER, ["https://evil.example", TEST]),  # any listed audience may match
+    ],
+)
+def test_accepted_audiences_per_org_type(sim, http, all_preauthorized, sub, aud):
+    assertion = all_preauthorized.assertion(sub=sub, aud=sim.base_url if aud == "BASE_URL" else aud)
+    response = _jwt(http, sim.base_url, assertion)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("sub", "aud"),
+    [(ADMIN, TEST), (DE_USER, TEST), (UAT_USER, LOGIN), (SCRATCH_USER, LOGIN)],
+)
+def test_login_host_of_the_other_org_type_is_not_approved(sim, http, all_preauthorized, sub, aud):
+    """SALESFORCE.md section 3: wrong host type (prod vs sandbox) -> user hasn't approved this consumer."""
+    response = _jwt(http, sim.base_url, all_preauthorized.assertion(sub=sub, aud=aud))
+    assert _error(response) == NOT_APPROVED
+    assert sim.log()[-1]["outcome"] == "wrong_host_type"
+
+
+def test_my_domain_is_an_audience_for_its_own_org_only(sim, http, all_preauthorized):
+    sim.load({"orgs": [{**UAT_ORG_FIXTURE, "instance_url": UAT_MY_DOMAIN}]})
+
+    assert _jwt(http, sim.base_url, all_preauthorized.assertion(sub=UAT_USER, aud=UAT_MY_DOMAIN)).status_code == 200
+    other_org = _jwt(http, sim.base_url, all_preauthorized.assertion(sub=ADMIN, aud=UAT_MY_DOMAIN))
+    assert _error(other_org) == ("invalid_grant", "Audience validation failed")
+
+
+def test_unknown_audience_for_a_sandbox_user_fails_audience_validation(sim, http, all_preauthorized):
+    assertion = all_preauthorized.assertion(sub=UAT_USER, aud="https://evil.example")
+    assert _error(_jwt(http, sim.base_url, assertion)) == ("invalid_grant", "Audience validation failed")
+
+
+def test_wrong_host_type_still_needs_an_active_user_first(sim, http, all_preauthorized):
+    assertion = all_preauthorized.assertion(sub="former@acme.example", aud=TEST)
+    assert _error(_jwt(http, sim.base_url, assertion)) == ("invalid_grant", "authentication failure")
 
 
 def test_bad_signature_is_invalid_assertion(sim, http, jwt_app):

@@ -213,6 +213,9 @@ class OrgConnection(SecretsModel):
     status = models.CharField(max_length=14, choices=Status.choices, default=Status.CONNECTED)
     status_reason = models.CharField(max_length=500, blank=True)
     last_refresh_at = models.DateTimeField(null=True, blank=True)  # last successful token refresh or mint
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    refresh_failures = models.PositiveIntegerField(default=0)  # consecutive transient failures (back-off)
+    reauth_notified_at = models.DateTimeField(null=True, blank=True)  # one email per needs-reauth episode
     dev_hub = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="scratch_connections")  # for scratch orgs created through a hub
     created_at = models.DateTimeField(default=timezone.now)
@@ -264,3 +267,113 @@ class OrgAlias(models.Model):
 
     def __str__(self) -> str:
         return self.alias
+
+
+class Grant(models.Model):
+    """Sharing: a level on one connection for a member, a team role, a team group or a team service token.
+    A member's effective level is the highest of their grants (see orgs.selectors.effective_access)."""
+
+    class Level(models.IntegerChoices):
+        VIEW = 1, "view"
+        TARGET = 2, "target"
+        MANAGE = 3, "manage"
+
+    class Subject(models.TextChoices):
+        MEMBER = "member", "Member"
+        ROLE = "role", "Role"
+        GROUP = "group", "Group"
+        SERVICE_TOKEN = "service", "Service token"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    connection = models.ForeignKey(OrgConnection, on_delete=models.CASCADE, related_name="grants")
+    level = models.PositiveSmallIntegerField(choices=Level.choices)
+    subject_type = models.CharField(max_length=10, choices=Subject.choices)
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="org_grants")
+    role = models.CharField(max_length=10, blank=True)  # "admin" (owners and admins) or "member" (everyone)
+    group = models.ForeignKey("accounts.TeamGroup", null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="grants")
+    service_token = models.ForeignKey("accounts.ApiToken", null=True, blank=True, on_delete=models.CASCADE,
+                                      related_name="grants")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(subject_type="member", member__isnull=False, role="", group__isnull=True,
+                             service_token__isnull=True)
+                    | models.Q(subject_type="role", member__isnull=True, role__in=["admin", "member"],
+                               group__isnull=True, service_token__isnull=True)
+                    | models.Q(subject_type="group", member__isnull=True, role="", group__isnull=False,
+                               service_token__isnull=True)
+                    | models.Q(subject_type="service", member__isnull=True, role="", group__isnull=True,
+                               service_token__isnull=False)
+                ),
+                name="orgs_grant_one_subject",
+            ),
+            models.CheckConstraint(condition=models.Q(level__in=[1, 2, 3]), name="orgs_grant_level_valid"),
+            models.UniqueConstraint(fields=["connection", "member"], condition=models.Q(subject_type="member"),
+                                    name="orgs_grant_unique_member"),
+            models.UniqueConstraint(fields=["connection", "role"], condition=models.Q(subject_type="role"),
+                                    name="orgs_grant_unique_role"),
+            models.UniqueConstraint(fields=["connection", "group"], condition=models.Q(subject_type="group"),
+                                    name="orgs_grant_unique_group"),
+            models.UniqueConstraint(fields=["connection", "service_token"],
+                                    condition=models.Q(subject_type="service"), name="orgs_grant_unique_service"),
+        ]
+        indexes = [models.Index(fields=["team", "subject_type"], name="orgs_grant_team_subject")]
+
+    def __str__(self) -> str:
+        return f"{self.get_level_display()} for {self.subject_label}"
+
+    @property
+    def subject_label(self) -> str:
+        if self.subject_type == self.Subject.MEMBER:
+            return self.member.email
+        if self.subject_type == self.Subject.ROLE:
+            return "all admins" if self.role == "admin" else "all members"
+        if self.subject_type == self.Subject.GROUP:
+            return f"group {self.group.name}"
+        return f"service token {self.service_token.name}"
+
+
+class ScratchOrg(models.Model):
+    """One scratch org known to a connected Dev Hub (ScratchOrgInfo + ActiveScratchOrg), or being created."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="scratch_orgs")
+    dev_hub = models.ForeignKey(OrgConnection, on_delete=models.CASCADE, related_name="scratch_orgs")
+    scratch_org_info_id = models.CharField(max_length=18)  # 2SR…
+    active_scratch_org_id = models.CharField(max_length=18, blank=True)
+    org_id = models.CharField(max_length=18, blank=True)  # ScratchOrg: the 15-character org id
+    signup_username = models.CharField(max_length=255, blank=True)
+    org_name = models.CharField(max_length=255, blank=True)
+    edition = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=20)  # New, Creating, Active, Error, Deleted
+    error_code = models.CharField(max_length=20, blank=True)
+    created_by_username = models.CharField(max_length=255, blank=True)  # CreatedBy.Username on the Dev Hub
+    created_date = models.DateTimeField(null=True, blank=True)
+    expiration_date = models.DateField(null=True, blank=True)
+    namespace = models.CharField(max_length=40, blank=True)
+    login_url = models.CharField(max_length=255, blank=True)
+    connection = models.ForeignKey(OrgConnection, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")  # the portal connection for this scratch org, if any
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")  # the member who created it through the portal
+    requested_alias = models.CharField(max_length=80, blank=True)
+    expiry_notified_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)  # vanished from the hub, or deleted
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["expiration_date", "signup_username"]
+        constraints = [models.UniqueConstraint(fields=["dev_hub", "scratch_org_info_id"],
+                                               name="orgs_scratch_unique_per_hub")]
+        indexes = [models.Index(fields=["team", "status"], name="orgs_scratch_team_status")]
+
+    def __str__(self) -> str:
+        return self.signup_username or self.scratch_org_info_id

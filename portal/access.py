@@ -7,7 +7,7 @@ Views call one function at their top and get back the object they may work on:
 Templates only *display* what this module decides (`team_permissions`), they never re-derive a rule.
 """
 
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -132,33 +132,110 @@ def signing_key_for_action(user, team_code, key_code, action: TeamAction = TeamA
 
 
 # -- org connections ---------------------------------------------------------------------------------------------------
+# Levels and effective access are computed by orgs.selectors.effective_access (one place, a fixed number of queries).
 
-class Level(IntEnum):
-    """What a member may do with a connection. Each level includes the ones below it."""
+def _level_enum():
+    from orgs.models import Grant
 
-    VIEW = 1  # see the org, its status and its scratch-org inventory
-    TARGET = 2  # also get access tokens, open it in Salesforce, use it from the CLI and CI
-    MANAGE = 3  # also share, rename, reconnect and disconnect
+    return Grant.Level
 
 
-def connection_level(membership: Membership, connection) -> Level | None:
-    """The member's effective level on a connection of their team (None: they can't see it)."""
+class _LevelProxy:
+    """`access.Level.VIEW/TARGET/MANAGE` without importing the orgs models at import time."""
+
+    def __getattr__(self, name):
+        return getattr(_level_enum(), name)
+
+    def __call__(self, value):
+        return _level_enum()(value)
+
+
+Level = _LevelProxy()
+
+
+def connection_level(membership: Membership, connection):
+    """The member's effective Access (level + reason) on a connection, or None when they can't see it."""
+    from orgs.selectors import effective_access
+
     if connection.team_id != membership.team_id:
         return None
-    if connection.owner_id == membership.user_id or membership.is_admin:
-        return Level.MANAGE
-    return None
+    pairs = effective_access(team=membership.team, user_ids=[membership.user_id], connection_ids=[connection.pk])
+    return pairs.get((membership.user_id, connection.pk))
 
 
-def connection_for_user(user, team_code, connection_code, need: Level):
-    """(membership, connection, level): 404 if the caller can't see it, 403 if their level is below `need`."""
+def connection_for_user(user, team_code, connection_code, need):
+    """(membership, connection, access): 404 if the caller can't see it, 403 if their level is below `need`."""
     from orgs.models import OrgConnection
 
     membership = membership_for_user(user, team_code)
     connection = _team_object(OrgConnection, membership, connection_code)
-    level = connection_level(membership, connection)
-    if level is None:
+    access = connection_level(membership, connection)
+    if access is None:
         raise Http404
-    if level < need:
+    if access.level < need:
         raise PermissionDenied
-    return membership, connection, level
+    return membership, connection, access
+
+
+    membership = (Membership.objects.select_related("team", "user")
+                  .filter(team_id=token.team_id, user_id=token.user_id).first())
+
+def principal_access(token) -> dict:
+    """{connection id: Access} for an API token: a personal token acts as its member (current role and grants,
+    read from the database on every call); a service token reaches only the orgs shared with it."""
+    from orgs.selectors import access_for_member, access_for_service_token
+
+    if not token.is_active:
+        return {}
+    if token.kind == token.Kind.SERVICE:
+        return access_for_service_token(token=token)
+    membership = (Membership.objects.select_related("team", "user")
+                  .filter(team_id=token.team_id, user_id=token.user_id).first())
+    if membership is None or not membership.user.is_active:
+        return {}
+    return access_for_member(membership=membership)
+
+
+def api_connections(token, *, min_level=None) -> list[tuple]:
+    """[(connection, access, alias or None)] the token can reach at `min_level` (default: target), by alias."""
+    from orgs.models import OrgAlias, OrgConnection
+
+    min_level = min_level or Level.TARGET
+    reachable = {cid: a for cid, a in principal_access(token).items() if a.level >= min_level}
+    connections = OrgConnection.objects.filter(id__in=list(reachable)).select_related("app")
+    aliases = {}
+    if token.user_id:
+        aliases = {a.connection_id: a for a in OrgAlias.objects.filter(user_id=token.user_id,
+                                                                        connection_id__in=list(reachable))}
+    rows = [(c, reachable[c.id], aliases.get(c.id)) for c in connections]
+    return sorted(rows, key=lambda row: (row[2].alias if row[2] else "~", row[0].username))
+
+
+class ApiAccessError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def api_connection(token, ident: str, *, need=None) -> tuple:
+    """(connection, access, alias) for an alias, a username or an org id (15 or 18 characters).
+
+    404 when nothing the token can see matches (unknown and invisible look the same), 403 when it is visible but
+    below `need` (default: target), 409 when an org id matches several visible connections.
+    """
+    need = need or Level.TARGET
+    visible = api_connections(token, min_level=Level.VIEW)
+    matches = [row for row in visible if row[2] is not None and row[2].alias == ident]
+    if not matches:
+        matches = [row for row in visible if row[0].username.lower() == ident.lower()]
+    if not matches and len(ident) in (15, 18):
+        matches = [row for row in visible if row[0].org_id[:15] == ident[:15]]
+    if not matches:
+        raise ApiAccessError(404, "not_found", f"No org “{ident}” that you can see.")
+    if len(matches) > 1:
+        raise ApiAccessError(409, "ambiguous", f"“{ident}” matches {len(matches)} connections; use an alias or "
+                                               "the username.")
+    connection, access, alias = matches[0]
+    if access.level < need:
+        raise ApiAccessError(403, "forbidden", f"You can see “{ident}” but not target it ({access}).")
+    return connection, access, alias

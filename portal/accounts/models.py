@@ -52,8 +52,15 @@ class User(AbstractUser):
 
 
 class Team(models.Model):
+    class SharePolicy(models.TextChoices):
+        ADMINS = "admins", "Only team owners and admins"
+        MANAGERS = "managers", "Anyone who manages the connection"
+
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=100)
+    # Who may share production and Dev Hub connections (sandboxes and scratch orgs: their managers, always).
+    share_production_policy = models.CharField(max_length=10, choices=SharePolicy.choices,
+                                               default=SharePolicy.ADMINS)
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
@@ -106,6 +113,67 @@ class Membership(models.Model):
     def is_admin(self) -> bool:
         """Owners and admins manage the team."""
         return self.rank >= self.RANK[self.Role.ADMIN]
+
+
+class TeamGroup(models.Model):
+    """A named set of members that admins maintain (e.g. "QA", "Release managers"); orgs can be shared with it."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="groups")
+    name = models.CharField(max_length=100)
+    members = models.ManyToManyField(Membership, related_name="groups", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="accounts_group_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiToken(models.Model):
+    """A bearer token for the REST API and the `orgportal` CLI. Shown once; only its SHA-256 is stored.
+
+    Personal tokens act as their member (with the member's current access, checked on every call). Service tokens
+    belong to the team, not to a person, and reach only the orgs shared with them (for CI).
+    """
+
+    class Kind(models.TextChoices):
+        PERSONAL = "personal", "Personal"
+        SERVICE = "service", "Team service token"
+
+    PREFIX = "op_"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="api_tokens")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    token_hash = models.CharField(max_length=64, unique=True)  # sha256 hex of the whole token
+    hint = models.CharField(max_length=12)  # "op_" + first characters, to recognise it in lists
+    created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(kind="personal", user__isnull=False) | models.Q(kind="service", user__isnull=True)),
+                name="accounts_apitoken_owner_matches_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
 
 
 def _invitation_expiry():
@@ -212,7 +280,7 @@ class AuditEvent(models.Model):
     )
     actor = models.ForeignKey(User, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
     actor_label = models.CharField(max_length=254, blank=True)  # the actor's email at the time
-    kind = models.CharField(max_length=40, choices=Kind.choices)
+    kind = models.CharField(max_length=40)  # an AuditEvent.Kind value; no DB choices, so new kinds need no migration
     subject = models.CharField(max_length=254, blank=True)  # who or what it happened to, as shown then
     data = models.JSONField(default=dict, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
@@ -234,3 +302,11 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AuditImmutableError("audit events cannot be deleted")
+
+    @property
+    def kind_label(self) -> str:
+        try:
+            return self.Kind(self.kind).label
+        except ValueError:
+            return self.kind
+

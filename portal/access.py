@@ -177,8 +177,7 @@ def connection_for_user(user, team_code, connection_code, need):
     return membership, connection, access
 
 
-    membership = (Membership.objects.select_related("team", "user")
-                  .filter(team_id=token.team_id, user_id=token.user_id).first())
+# -- the REST API: the same rules for API tokens ------------------------------------------------------------------
 
 def principal_access(token) -> dict:
     """{connection id: Access} for an API token: a personal token acts as its member (current role and grants,

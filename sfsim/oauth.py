@@ -4,6 +4,7 @@ userinfo and the identity URL. Every function runs with ``world.lock`` held."""
 from __future__ import annotations
 
 import base64
+import enum
 import hashlib
 import hmac
 import re
@@ -39,7 +40,9 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ERROR_PAGE_PATH = "/setup/secur/RemoteAccessErrorPage.apexp"
 SESSION_COOKIE = "sfsim_sid"  # not "sid": the portal on the same host (another port) would receive it
 UI_SESSION_SECONDS = 2 * 3600
-LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
+PRODUCTION_LOGIN = "https://login.salesforce.com"  # production and Developer Edition users
+SANDBOX_LOGIN = "https://test.salesforce.com"  # sandbox and scratch-org users
+LOGIN_AUDIENCES = (PRODUCTION_LOGIN, SANDBOX_LOGIN)
 _CHALLENGE_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 _VERIFIER_RE = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 
@@ -50,6 +53,7 @@ BAD_VERIFIER = ("invalid_grant", "invalid code verifier")
 BAD_ASSERTION = ("invalid_grant", "invalid assertion")
 BAD_CLIENT_ID = ("invalid_client_id", "client identifier invalid")
 BAD_CLIENT = ("invalid_client", "invalid client credentials")
+NOT_APPROVED = ("invalid_grant", "user hasn't approved this consumer")
 DENIED = [("error", "access_denied"), ("error_description", "end-user denied authorization")]
 REDIRECT_MISMATCH = ("redirect_uri_mismatch", "redirect_uri must match configuration")
 SESSION_INVALID = "Session expired or invalid"
@@ -405,7 +409,8 @@ def _jwt_grant(world: World, req: Request) -> Response:
     user = world.user_by_username(subject) if isinstance(subject, str) else None
     if user is not None:
         req.log["username"] = user.username
-    if not _audience_ok(world, claims.get("aud"), user):
+    audience = _audience_check(world, claims.get("aud"), user)
+    if audience is Audience.INVALID:
         return _fail(req, "invalid_grant", "Audience validation failed")
     expiry = claims.get("exp")
     if isinstance(expiry, bool) or not isinstance(expiry, int | float):
@@ -414,8 +419,10 @@ def _jwt_grant(world: World, req: Request) -> Response:
         return _fail(req, *EXPIRED_CODE)
     if user is None or not user.active:
         return _fail(req, *AUTH_FAILURE)
+    if audience is Audience.WRONG_HOST_TYPE:  # e.g. a sandbox user asserted to login.salesforce.com
+        return _fail(req, *NOT_APPROVED, outcome="wrong_host_type")
     if not world.has_approval(user, app):
-        return _fail(req, "invalid_grant", "user hasn't approved this consumer")
+        return _fail(req, *NOT_APPROVED)
     scopes = tuple(scope for scope in app.scopes if scope not in REFRESH_SCOPES)
     access = world.issue_access_token(user, app, scopes, None)
     req.log["outcome"] = "ok"
@@ -444,12 +451,30 @@ def _signature_ok(assertion: str, app: App) -> bool:
     return True
 
 
-def _audience_ok(world: World, audience: Any, user: User | None) -> bool:
-    allowed = {world.base_url, *LOGIN_AUDIENCES}
-    if user is not None:
-        allowed.add(world.instance_url(world.orgs[user.org_id]))
+class Audience(enum.Enum):
+    OK = "ok"
+    WRONG_HOST_TYPE = "wrong_host_type"  # the other login host: production vs sandbox
+    INVALID = "invalid"
+
+
+def _audience_check(world: World, audience: Any, user: User | None) -> Audience:
+    """Classify a JWT ``aud`` (a string or a list of strings) for ``user``.
+
+    The simulator's base URL and the user's org My Domain (``instance_url``) fit every user. Of the two
+    login hosts, a sandbox or scratch user must use test.salesforce.com and a production or Developer
+    Edition user login.salesforce.com (SALESFORCE.md section 3): the other one is ``WRONG_HOST_TYPE``,
+    which Salesforce reports as ``user hasn't approved this consumer``. For an unknown user both login
+    hosts pass here; the grant then fails with ``authentication failure``.
+    """
     values = audience if isinstance(audience, list) else [audience]
-    return any(isinstance(value, str) and value.rstrip("/") in allowed for value in values)
+    hosts = {value.rstrip("/") for value in values if isinstance(value, str)}
+    if user is None:
+        return Audience.OK if hosts & {world.base_url, *LOGIN_AUDIENCES} else Audience.INVALID
+    org = world.orgs[user.org_id]
+    login_host, other_host = (SANDBOX_LOGIN, PRODUCTION_LOGIN) if org.is_sandbox else LOGIN_AUDIENCES
+    if hosts & {world.base_url, world.instance_url(org), login_host}:
+        return Audience.OK
+    return Audience.WRONG_HOST_TYPE if other_host in hosts else Audience.INVALID
 
 
 # -- revoke and introspect ------------------------------------------------------------------------

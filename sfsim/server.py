@@ -145,7 +145,9 @@ class Handler(BaseHTTPRequestHandler):
             sys.stderr.write(f"sfsim {self.address_string()} {self.command} {path} {code}\n")
 
     def _handle(self) -> None:
-        parts = urlsplit(self.path)
+        # The CLI stores instanceUrl with a trailing slash and requests `//services/...`. Python >= 3.11.4
+        # already collapses a leading `//` (gh-87389); older ones would parse `services` as a host.
+        parts = urlsplit("/" + self.path.lstrip("/"))
         length_header = self.headers.get("Content-Length") or "0"
         if not length_header.isdigit():
             self.close_connection = True

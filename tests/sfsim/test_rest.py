@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+from urllib.parse import urlsplit
+
 import pytest
 
 from sfsim.ids import make_id
@@ -267,3 +271,21 @@ def test_userinfo_accepts_oauth_token_query_parameter_but_rest_does_not(sim, htt
     assert userinfo.status_code == 200 and userinfo.json()["preferred_username"] == ADMIN
     assert rest.status_code == 401
     assert all("oauth_token" not in entry["path"] for entry in sim.log())
+
+
+def test_a_leading_double_slash_is_one_slash(sim, admin_token):
+    """The CLI keeps instanceUrl as `http://host:port/` and requests `//services/data/...`."""
+    parts = urlsplit(sim.base_url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        connection.request(
+            "GET", "//services/data/v68.0/query?q=SELECT+Id+FROM+Organization", headers=bearer(admin_token)
+        )
+        response = connection.getresponse()
+        body = json.loads(response.read())
+    finally:
+        connection.close()
+
+    assert response.status == 200, body
+    assert [record["Id"] for record in body["records"]] == [PROD_ORG]
+    assert sim.log()[-1]["path"] == "/services/data/v68.0/query"

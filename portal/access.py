@@ -27,6 +27,11 @@ class TeamAction(StrEnum):
     MANAGE_APPS = "manage_apps"  # create, edit, rotate secrets, delete connected apps
     MANAGE_KEYS = "manage_keys"  # upload, generate, delete JWT signing keys; download certificates
     CONNECT_ORG = "connect_org"  # authorize a new org with one of the team's connected apps
+    CREATE_PERSONAL_TOKEN = "create_personal_token"  # API tokens acting as oneself
+    MANAGE_SERVICE_TOKENS = "manage_service_tokens"  # team service tokens for CI
+    CREATE_JWT_CONNECTION = "create_jwt_connection"  # headless connections signed with a team key
+    MANAGE_GROUPS = "manage_groups"  # team groups and the sharing policy
+    VIEW_MATRIX = "view_matrix"  # "who can target what" (members see the rows of orgs visible to them)
 
 
 # The minimum role for each team action. One table, tested as a matrix.
@@ -40,6 +45,11 @@ _TEAM_ACTION_MIN_ROLE: dict[TeamAction, Role] = {
     TeamAction.MANAGE_APPS: Role.ADMIN,
     TeamAction.MANAGE_KEYS: Role.ADMIN,
     TeamAction.CONNECT_ORG: Role.MEMBER,
+    TeamAction.CREATE_PERSONAL_TOKEN: Role.MEMBER,
+    TeamAction.MANAGE_SERVICE_TOKENS: Role.ADMIN,
+    TeamAction.CREATE_JWT_CONNECTION: Role.ADMIN,
+    TeamAction.MANAGE_GROUPS: Role.ADMIN,
+    TeamAction.VIEW_MATRIX: Role.MEMBER,
 }
 
 

@@ -190,6 +190,15 @@ try:
     PORTAL_SALESFORCE_ALLOWED_HOSTS = _env("PORTAL_SALESFORCE_ALLOWED_HOSTS", "")
     PORTAL_SALESFORCE_CONNECT_TIMEOUT = _env_int("PORTAL_SALESFORCE_CONNECT_TIMEOUT", 5)  # seconds
     PORTAL_SALESFORCE_READ_TIMEOUT = _env_int("PORTAL_SALESFORCE_READ_TIMEOUT", 20)  # seconds
+    # Token refresh (Celery beat sweep) and the scratch-org inventory.
+    PORTAL_REFRESH_AFTER = _env_int("PORTAL_REFRESH_AFTER", 3600)  # seconds: refresh access tokens older than this
+    PORTAL_REFRESH_SWEEP_EVERY = _env_int("PORTAL_REFRESH_SWEEP_EVERY", 300)  # seconds between sweeps
+    PORTAL_REFRESH_AT_LEAST_EVERY = _env_int("PORTAL_REFRESH_AT_LEAST_EVERY", 86400)  # keep idle tokens alive
+    PORTAL_INVENTORY_EVERY = _env_int("PORTAL_INVENTORY_EVERY", 900)  # seconds between Dev Hub inventory syncs
+    PORTAL_SCRATCH_EXPIRY_NOTICE_DAYS = _env_int("PORTAL_SCRATCH_EXPIRY_NOTICE_DAYS", 3)
+    PORTAL_SCRATCH_CREATE_TIMEOUT = _env_int("PORTAL_SCRATCH_CREATE_TIMEOUT", 900)  # seconds to wait for Active
+    # The REST API: access-token hand-outs per API token per minute.
+    PORTAL_API_RATE_LIMIT_PER_MINUTE = _env_int("PORTAL_API_RATE_LIMIT_PER_MINUTE", 120)
     PORTAL_INVITATION_DAYS = _env_int("PORTAL_INVITATION_DAYS", 7)
     PORTAL_PURGE_INVITATIONS_EVERY = _env_int("PORTAL_PURGE_INVITATIONS_EVERY", 3600)  # seconds
 
@@ -400,6 +409,22 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    # If a task sets `expires`, its beat entry must too (saleor's rule); each sweep is idempotent anyway.
+    "refresh-sweep": {
+        "task": "orgs.tasks.connections_refresh_sweep_task",
+        "schedule": float(PORTAL_REFRESH_SWEEP_EVERY),
+        "options": {"expires": float(PORTAL_REFRESH_SWEEP_EVERY)},
+    },
+    "inventory-sweep": {
+        "task": "orgs.tasks.inventory_sweep_task",
+        "schedule": float(PORTAL_INVENTORY_EVERY),
+        "options": {"expires": float(PORTAL_INVENTORY_EVERY)},
+    },
+    "scratch-expiry-notices": {
+        "task": "orgs.tasks.scratch_expiry_notify_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
     "purge-expired-invitations": {
         "task": "portal.accounts.tasks.invitations_purge_expired_task",
         "schedule": float(PORTAL_PURGE_INVITATIONS_EVERY),

@@ -9,6 +9,8 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("portal.accounts.urls")),
     path("", include("orgs.urls")),
+    path("", include("orgs.ops_urls")),  # health dashboard, scratch orgs (workers)
+    path("api/v1/", include("orgs.api_urls")),  # the REST API
     path("admin/", admin.site.urls),
     path("favicon.ico", RedirectView.as_view(url="/static/img/favicon.svg", permanent=True)),
 ]

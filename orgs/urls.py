@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orgs import views
+from orgs import sharing_views, views
 
 app_name = "orgs"
 
@@ -23,5 +23,12 @@ urlpatterns = [
     path("teams/<uuid:team>/orgs/<uuid:connection>/default/", views.org_default, name="org_default"),
     path("teams/<uuid:team>/orgs/<uuid:connection>/reconnect/", views.org_reconnect, name="org_reconnect"),
     path("teams/<uuid:team>/orgs/<uuid:connection>/disconnect/", views.org_disconnect, name="org_disconnect"),
+    path("teams/<uuid:team>/orgs/<uuid:connection>/access/", sharing_views.org_access, name="org_access"),
+    path("teams/<uuid:team>/orgs/<uuid:connection>/access/add/", sharing_views.grant_add, name="grant_add"),
+    path("teams/<uuid:team>/orgs/<uuid:connection>/access/<uuid:grant>/", sharing_views.grant_update,
+         name="grant_update"),
+    path("teams/<uuid:team>/access/", sharing_views.matrix, name="matrix"),
+    path("teams/<uuid:team>/groups/", sharing_views.groups, name="groups"),
+    path("teams/<uuid:team>/members/<uuid:member>/profile/", sharing_views.member_profile, name="member_profile"),
     path("orgs/oauth/callback/", views.oauth_callback, name="oauth_callback"),
 ]

@@ -9,7 +9,7 @@ from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from orgs import connections, services
+from orgs import connections, services, sharing
 from orgs.forms import (
     AliasForm,
     ConnectedAppForm,
@@ -20,6 +20,7 @@ from orgs.forms import (
     SecretForm,
 )
 from orgs.models import ConnectedApp, OrgAlias, SigningKey
+from orgs.selectors import access_for_member
 from portal import access
 from portal.access import TeamAction
 from portal.accounts.adapter import client_ip
@@ -240,12 +241,16 @@ def _alias_for(request, membership, connection):
 
 @login_required
 def org_list(request, team):
-    """The portal's `sf org list`: the orgs this member has, with their aliases and defaults."""
+    """The portal's `sf org list`: every org this member can see, with their own aliases, defaults and level."""
     membership = access.membership_for_action(request.user, team, TeamAction.VIEW)
-    aliases = (OrgAlias.objects.filter(team=membership.team, user=request.user)
-               .select_related("connection", "connection__app").order_by("alias"))
+    mine = access_for_member(membership=membership)
+    sharing.member_aliases_ensure(membership=membership, connection_ids=list(mine))
+    aliases = (OrgAlias.objects.filter(team=membership.team, user=request.user, connection_id__in=list(mine))
+               .select_related("connection", "connection__app", "connection__owner").order_by("alias"))
+    rows = [(a, mine[a.connection_id], access.can_share(membership, a.connection, mine[a.connection_id]))
+            for a in aliases]
     return render(request, "orgs/org_list.html", {
-        "membership": membership, "team": membership.team, "aliases": aliases,
+        "membership": membership, "team": membership.team, "rows": rows,
         "has_apps": ConnectedApp.objects.filter(team=membership.team).exists(),
         "perms": access.team_permissions(membership),
     })
@@ -307,7 +312,7 @@ def _complete(request, flow):
 @login_required
 @require_POST
 def org_rename(request, team, connection):
-    membership, connection, _ = access.connection_for_user(request.user, team, connection, access.Level.VIEW)
+    membership, connection, _ = access.connection_for_user(request.user, team, connection, access.Level.TARGET)
     alias = _alias_for(request, membership, connection)
     form = AliasForm(request.POST)
     try:
@@ -326,7 +331,7 @@ def org_rename(request, team, connection):
 @login_required
 @require_POST
 def org_default(request, team, connection):
-    membership, connection, _ = access.connection_for_user(request.user, team, connection, access.Level.VIEW)
+    membership, connection, _ = access.connection_for_user(request.user, team, connection, access.Level.TARGET)
     alias = _alias_for(request, membership, connection)
     if alias is None:
         raise Http404

@@ -187,6 +187,24 @@ def connection_for_user(user, team_code, connection_code, need):
     return membership, connection, access
 
 
+def can_share(membership: Membership, connection, access) -> bool:
+    """Managers share; production orgs and Dev Hubs only by team admins unless the team policy opens it up."""
+    if access is None or access.level < Level.MANAGE:
+        return False
+    sensitive = connection.is_devhub or connection.kind == "production"
+    if sensitive and membership.team.share_production_policy == "admins":
+        return membership.is_admin
+    return True
+
+
+def connection_for_sharing(user, team_code, connection_code):
+    """(membership, connection, access) if the caller may change the connection's sharing; 404/403 otherwise."""
+    membership, connection, access = connection_for_user(user, team_code, connection_code, Level.VIEW)
+    if not can_share(membership, connection, access):
+        raise PermissionDenied
+    return membership, connection, access
+
+
 # -- the REST API: the same rules for API tokens ------------------------------------------------------------------
 
 def principal_access(token) -> dict:

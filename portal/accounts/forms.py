@@ -24,6 +24,7 @@ class RoleForm(forms.Form):
 class AuditFilterForm(forms.Form):
     kind = forms.ChoiceField(required=False, choices=[("", "Any event")] + list(AuditEvent.Kind.choices))
     actor = forms.CharField(required=False, max_length=254, label="Actor email contains")
+    org = forms.CharField(required=False, max_length=255, label="Org (id or username)")
     date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
 

@@ -1,9 +1,12 @@
 """People-side pages. Each view: access check (portal.access) → form → one service call → redirect."""
 
+import csv
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Count, Q
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -154,33 +157,60 @@ def member_role(request, team, member):
     return redirect("accounts:team_members", team=membership.team.code)
 
 
+def _offboard_decisions(request, plan, membership) -> dict:
+    """decision-<connection code> = "disconnect" or the code of the member who takes the org over."""
+    from portal.accounts.models import Membership as M
+
+    members = {str(m.code): m.user for m in M.objects.filter(team=membership.team).select_related("user")}
+    decisions = {}
+    for row in plan:
+        choice = request.POST.get(f"decision-{row['connection'].code}", "")
+        if choice == "disconnect":
+            decisions[row["connection"].pk] = None
+        elif choice in members:
+            decisions[row["connection"].pk] = members[choice]
+    return decisions
+
+
+def _offboard(request, *, membership, leaving: bool):
+    """The removal (or leave) dialog: what happens to each org the person owns, and who would lose access."""
+    from orgs.sharing import offboard, offboarding_plan
+
+    plan = offboarding_plan(membership=membership)
+    if request.method == "POST":
+        try:
+            decisions = _offboard_decisions(request, plan, membership)
+            offboard(actor=request.user, membership=membership, decisions=decisions, ip=client_ip(request),
+                     leaving=leaving)
+        except services.ServiceError as exc:
+            messages.error(request, str(exc))
+        else:
+            if leaving:
+                request.session.pop(CURRENT_TEAM_SESSION_KEY, None)
+                messages.success(request, f"You left {membership.team.name}.")
+                return redirect("home")
+            messages.success(request, f"{membership.user.email} was removed from {membership.team.name}.")
+            return redirect("accounts:team_members", team=membership.team.code)
+    others = membership.team.memberships.select_related("user").exclude(pk=membership.pk).order_by("user__email")
+    return render(request, "accounts/offboard.html", {
+        "membership": membership, "team": membership.team, "plan": plan, "others": others, "leaving": leaving,
+    }, status=400 if request.method == "POST" else 200)
+
+
 @login_required
-@require_POST
 def member_remove(request, team, member):
     membership = access.membership_for_action(request.user, team, TeamAction.MANAGE_MEMBERS)
     target = access.target_membership_for_action(membership, member)
-    try:
-        services.membership_remove(actor=membership, target=target, ip=client_ip(request))
-    except services.ServiceError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"{target.user.email} was removed from {membership.team.name}.")
-    return redirect("accounts:team_members", team=membership.team.code)
+    if target.pk == membership.pk:
+        messages.error(request, "Use “Leave team” to remove yourself.")
+        return redirect("accounts:team_members", team=membership.team.code)
+    return _offboard(request, membership=target, leaving=False)
 
 
 @login_required
 def team_leave(request, team):
     membership = access.membership_for_action(request.user, team, TeamAction.LEAVE)
-    if request.method == "POST":
-        try:
-            services.membership_leave(membership=membership, ip=client_ip(request))
-        except services.ServiceError as exc:
-            messages.error(request, str(exc))
-            return redirect("accounts:team_members", team=membership.team.code)
-        request.session.pop(CURRENT_TEAM_SESSION_KEY, None)
-        messages.success(request, f"You left {membership.team.name}.")
-        return redirect("home")
-    return render(request, "accounts/team_leave.html", {"membership": membership, "team": membership.team})
+    return _offboard(request, membership=membership, leaving=True)
 
 
 @login_required
@@ -194,12 +224,18 @@ def audit_log(request, team):
             events = events.filter(kind=data["kind"])
         if data["actor"]:
             events = events.filter(actor_label__icontains=data["actor"])
+        if data["org"]:
+            org = data["org"].strip()
+            events = events.filter(Q(data__org_id__startswith=org[:15]) | Q(data__username__iexact=org)
+                                   | Q(subject__iexact=org))
         if data["date_from"]:
             events = events.filter(created_at__date__gte=data["date_from"])
         if data["date_to"]:
             events = events.filter(created_at__date__lte=data["date_to"])
     elif form.is_bound:
         events = events.none()
+    if request.GET.get("format") == "csv":
+        return _audit_csv(membership.team, events)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -207,6 +243,23 @@ def audit_log(request, team):
         "membership": membership, "team": membership.team, "form": form, "page": page,
         "query": query.urlencode(), "perms": access.team_permissions(membership),
     })
+
+
+def _audit_csv(team, events) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="audit-{team.code}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["time (UTC)", "actor", "event", "kind", "subject", "details", "ip"])
+    for e in events.iterator():
+        details = "; ".join(f"{k}={v}" for k, v in sorted(e.data.items()))
+        writer.writerow([e.created_at.strftime("%Y-%m-%d %H:%M:%S"), _csv_safe(e.actor_label), e.kind_label, e.kind,
+                         _csv_safe(e.subject), _csv_safe(details), e.ip or ""])
+    return response
+
+
+def _csv_safe(value: str) -> str:
+    """Neutralise spreadsheet formulas in exported text (CSV injection)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 def invitation(request, token):

@@ -148,14 +148,14 @@ try:
 
     REDIS_CACHE_URL = _env("REDIS_CACHE_URL") or (_redis_db(REDIS_URL, 1) if REDIS_URL else None)
     if REDIS_CACHE_URL:
-        # Shared by every web process: allauth's rate limits and TOTP replay protection depend on it.
-        # Django's RedisCache raises when Redis is down (fails closed), which is what ASVS asks for.
+        # Shared by every web process: allauth's rate limits and TOTP replay protection depend on it. While Redis
+        # is unreachable each process enforces them in its own memory (portal/cache.py): never off, never a 500.
         CACHES = {
             "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "BACKEND": "portal.cache.FallbackRedisCache",
                 "LOCATION": REDIS_CACHE_URL,
                 "KEY_PREFIX": _env("PORTAL_CACHE_PREFIX", "portal"),
-                "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+                "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
             }
         }
     else:

@@ -275,11 +275,12 @@ def _store(*, membership: Membership, app: ConnectedApp, flow: ConnectFlow, fact
     connection.last_refresh_at = timezone.now()
     was_reauth = connection.status != OrgConnection.Status.CONNECTED and not created
     connection.status, connection.status_reason = OrgConnection.Status.CONNECTED, ""
+    connection.refresh_failures, connection.reauth_notified_at = 0, None
     connection.save()
     alias = OrgAlias.objects.filter(user=membership.user, connection=connection).first()
     if alias is None:
         alias = OrgAlias.objects.create(team=membership.team, user=membership.user, connection=connection,
-                                        alias=_free_alias(membership, flow.alias or suggest_alias(identity, org)))
+                                        alias=alias_free(membership, flow.alias or suggest_alias(identity, org)))
     details = {"alias": alias.alias, "username": connection.username, "org_id": connection.org_id,
                "type": connection.type_label, "instance_url": connection.instance_url}
     if was_reauth:
@@ -304,7 +305,7 @@ def suggest_alias(identity: salesforce.Identity, org: salesforce.OrgInfo) -> str
     return base
 
 
-def _free_alias(membership: Membership, wanted: str) -> str:
+def alias_free(membership: Membership, wanted: str) -> str:
     wanted = alias_validate(re.sub(r"[^A-Za-z0-9._-]", "-", wanted).strip("-._")[:70] or "org")
     taken = set(OrgAlias.objects.filter(team=membership.team, user=membership.user,
                                         alias__startswith=wanted).values_list("alias", flat=True))

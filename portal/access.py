@@ -205,6 +205,27 @@ def connection_for_sharing(user, team_code, connection_code):
     return membership, connection, access
 
 
+def api_token_for_action(user, team_code, token_code):
+    """(membership, token) the caller may manage: their own personal tokens; service tokens for admins.
+    Other people's personal tokens are invisible (404)."""
+    from portal.accounts.models import ApiToken
+
+    membership = membership_for_user(user, team_code)
+    try:
+        token = ApiToken.objects.select_related("team", "user").get(team=membership.team, code=token_code)
+    except (ApiToken.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+    if token.kind == ApiToken.Kind.PERSONAL:
+        if token.user_id != user.pk:
+            raise Http404
+        need = TeamAction.CREATE_PERSONAL_TOKEN
+    else:
+        need = TeamAction.MANAGE_SERVICE_TOKENS
+    if not team_allows(membership, need):
+        raise PermissionDenied
+    return membership, token
+
+
 # -- the REST API: the same rules for API tokens ------------------------------------------------------------------
 
 def principal_access(token) -> dict:

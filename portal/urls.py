@@ -10,6 +10,8 @@ urlpatterns = [
     path("", include("portal.accounts.urls")),
     path("", include("orgs.urls")),
     path("", include("orgs.ops_urls")),  # health dashboard, scratch orgs (workers)
+    path("", include("orgs.jwt_urls")),  # JWT connections, web access-token hand-out, Open in Salesforce
+    path("", include("portal.accounts.token_urls")),  # API tokens
     path("api/v1/", include("orgs.api_urls")),  # the REST API
     path("admin/", admin.site.urls),
     path("favicon.ico", RedirectView.as_view(url="/static/img/favicon.svg", permanent=True)),

@@ -1,0 +1,244 @@
+"""JWT bearer connections (headless and CI), minting their access tokens, and handing access tokens out.
+
+A JWT connection is created by a team admin from a connected app that has a signing key, a Salesforce username and
+a login host (Production, Sandbox or My Domain; `orgs.hosts` checks it). The portal signs an RS256 JWT itself
+(`iss` = consumer key, `sub` = username, `aud` = login host, `exp` = now + 3 minutes: `SalesforceClient.jwt_bearer`),
+exchanges it, and classifies the org exactly like the web flow (`connections.fetch_org_facts`). There is no refresh
+token: `jwt_token_response` mints a new JWT whenever `orgs.refresh` needs a token.
+
+Where the JWT is POSTed: the audience is the login host the admin chose; the token endpoint is the app's own login
+host when that is an org-specific host (a My Domain, or a host listed in PORTAL_SALESFORCE_ALLOWED_HOSTS), else
+the chosen login host. (Salesforce accepts a JWT for login/test at the org's My Domain token endpoint.)
+
+Every Salesforce error becomes an actionable message (`jwt_error_message`); the mappings are tested against the
+simulator in tests/api/test_jwt_connections.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from django.db import transaction
+from django.utils import timezone
+
+from orgs import crypto, hosts, salesforce
+from orgs.connections import alias_free, alias_validate, fetch_org_facts, sf_client, suggest_alias
+from orgs.models import ConnectedApp, OrgAlias, OrgConnection
+from orgs.services import login_url_validate
+from portal.accounts.models import ApiToken, AuditEvent, Membership, User
+from portal.accounts.services import ServiceError, audit_record
+
+log = logging.getLogger(__name__)
+Kind = AuditEvent.Kind
+
+_USERNAME = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+class JwtConnectError(ServiceError):
+    """A JWT connection could not be created; nothing was stored. The message says what to fix."""
+
+
+# -- minting -----------------------------------------------------------------------------------------------------------
+
+def _token_endpoint(app: ConnectedApp, audience: str) -> str:
+    """The app's login host if it is specific to an org (My Domain or an explicitly allowed host), else the
+    audience (login.salesforce.com / test.salesforce.com / the chosen My Domain)."""
+    host = (urlsplit(app.login_url).hostname or "").lower()
+    if host and host not in ("login.salesforce.com", "test.salesforce.com"):
+        return app.login_url
+    return audience
+
+
+def _private_key(app: ConnectedApp) -> bytes:
+    key = app.signing_key
+    if key is None:
+        raise salesforce.PermanentSalesforceError(
+            f"The connected app “{app.name}” has no JWT signing key. Choose one on the app's page.")
+    try:
+        pem = key.reveal("private_key")
+    except crypto.DecryptionError:
+        raise salesforce.PermanentSalesforceError(crypto.DecryptionError.user_message) from None
+    if not pem:
+        raise salesforce.PermanentSalesforceError(f"The signing key “{key.name}” has no private key.")
+    return pem.encode()
+
+
+def jwt_mint(*, app: ConnectedApp, username: str, audience: str) -> salesforce.TokenResponse:
+    """Sign and exchange one JWT (raises the client's errors)."""
+    return sf_client().jwt_bearer(login_url=_token_endpoint(app, audience), client_id=app.consumer_key,
+                                  username=username, private_key_pem=_private_key(app), audience=audience)
+
+
+def jwt_token_response(*, connection: OrgConnection) -> salesforce.TokenResponse:
+    """A fresh access token for a JWT connection (called by orgs.refresh whenever a new token is needed)."""
+    return jwt_mint(app=connection.app, username=connection.username, audience=connection.login_url)
+
+
+def jwt_error_message(exc: BaseException, *, app: ConnectedApp | None = None) -> str:
+    """What to fix, for each error Salesforce gives the JWT bearer flow (SALESFORCE.md §3)."""
+    if isinstance(exc, salesforce.OAuthError):
+        if exc.is_not_approved:
+            return ("Salesforce says the user hasn't approved this consumer: pre-authorize the user through a "
+                    "profile or permission set on the connected app (Admin approved users are pre-authorized). "
+                    "Also check that the login host matches the org type (Production vs Sandbox).")
+        if exc.is_invalid_assertion:
+            key = app.signing_key if app is not None else None
+            fingerprint = f" Its certificate's SHA-256 fingerprint is {key.fingerprint_sha256}." if key else ""
+            name = f"“{key.name}”" if key else "the app's signing key"
+            return (f"Salesforce rejected the signed JWT (invalid assertion): the certificate uploaded to the "
+                    f"connected app does not match the signing key {name}.{fingerprint} Upload that certificate "
+                    f"to the app in Salesforce.")
+        if exc.is_audience_invalid:
+            return ("Salesforce rejected the JWT audience (Audience validation failed): wrong login host. Use "
+                    "Production (login.salesforce.com), Sandbox (test.salesforce.com) or the org's My Domain.")
+        if exc.error == "invalid_client_id":
+            return ("Salesforce doesn't know this consumer key (invalid_client_id): check the consumer key of the "
+                    "connected app. A new app can take 2–10 minutes to propagate.")
+        if exc.is_expired_code and exc.flow == "jwt_bearer":
+            return ("Salesforce says the JWT has already expired (expired authorization code): this server's clock "
+                    "is off (clock skew). Fix the time synchronisation (NTP) and try again.")
+    if isinstance(exc, salesforce.HighAssuranceRequiredError):
+        return ("This user or org requires a high-assurance session, which a headless JWT login can't provide. "
+                "JWT can't be used headlessly here: use a web-flow connection (Connect an org) for this user.")
+    return salesforce.describe_error(exc)
+
+
+# -- creating a JWT connection -------------------------------------------------------------------------------------
+
+def _refuse(actor: Membership, app: ConnectedApp, message: str, ip, error: str) -> JwtConnectError:
+    audit_record(team=actor.team, actor=actor.user, kind=Kind.ORG_CONNECT_FAILED, subject=app.name, ip=ip,
+                 data={"flow": "jwt", "error": error[:100], "why": message[:300]})
+    return JwtConnectError(message)
+
+
+def jwt_connection_create(*, actor: Membership, app: ConnectedApp, username: str, login_url: str, alias: str = "",
+                          ip: str | None = None) -> tuple[OrgConnection, bool]:
+    """Mint a first token, learn what org it is, store (or update) the connection. Returns (connection, created).
+    Nothing is stored when any step fails."""
+    if app.team_id != actor.team_id:
+        raise JwtConnectError("That connected app is not in this team.")
+    if app.signing_key_id is None:
+        raise JwtConnectError(f"The connected app “{app.name}” has no JWT signing key. Choose one on the app's page "
+                              "first (and upload its certificate to the app in Salesforce).")
+    if app.signing_key.expired:
+        raise JwtConnectError(f"The certificate of the signing key “{app.signing_key.name}” has expired. Generate or "
+                              "upload a new key, and its certificate to the app in Salesforce.")
+    username = (username or "").strip()
+    if not _USERNAME.fullmatch(username) or len(username) > 255:
+        raise JwtConnectError("Enter the Salesforce username (it looks like an email address).")
+    audience = login_url_validate(login_url)
+    if alias:
+        alias_validate(alias)
+
+    client = sf_client()
+    try:
+        tokens = jwt_mint(app=app, username=username, audience=audience)
+    except hosts.UntrustedHostError as exc:
+        raise _refuse(actor, app, f"Refused: {exc}", ip, type(exc).__name__) from None
+    except salesforce.SalesforceError as exc:
+        raise _refuse(actor, app, jwt_error_message(exc, app=app), ip,
+                      getattr(exc, "error", "") or type(exc).__name__) from None
+    try:
+        facts = fetch_org_facts(client, tokens)
+    except salesforce.SalesforceError as exc:
+        try:
+            client.revoke(base_url=tokens.instance_url, token=tokens.access_token)
+        except salesforce.SalesforceError:
+            pass
+        raise _refuse(actor, app, jwt_error_message(exc, app=app), ip, type(exc).__name__) from None
+    return _store(actor=actor, app=app, audience=audience, alias=alias, facts=facts, ip=ip)
+
+
+@transaction.atomic
+def _store(*, actor: Membership, app: ConnectedApp, audience: str, alias: str, facts, ip):
+    tokens, identity, org = facts.tokens, facts.identity, facts.org
+    connection = (OrgConnection.objects.select_for_update()
+                  .filter(team=actor.team, owner=actor.user, org_id=tokens.org_id, user_id=tokens.user_id).first())
+    created = connection is None
+    if created:
+        connection = OrgConnection(team=actor.team, owner=actor.user, org_id=tokens.org_id, user_id=tokens.user_id)
+    connection.app = app
+    connection.flow = OrgConnection.Flow.JWT
+    connection.username = identity.username
+    connection.org_name = org.name
+    connection.kind = org.kind
+    connection.edition = org.organization_type
+    connection.is_devhub = facts.is_devhub
+    connection.login_url = audience
+    connection.instance_url = tokens.instance_url
+    connection.api_version = facts.api_version
+    connection.seal("refresh_token", None)  # JWT: none exists; a web-flow token replaced here is dropped
+    connection.seal("access_token", tokens.access_token)
+    connection.access_token_issued_at = tokens.issued_at_datetime or timezone.now()
+    connection.last_refresh_at = timezone.now()
+    connection.status, connection.status_reason = OrgConnection.Status.CONNECTED, ""
+    connection.refresh_failures = 0
+    connection.save()
+    row = OrgAlias.objects.filter(user=actor.user, connection=connection).first()
+    if row is None:
+        row = OrgAlias.objects.create(team=actor.team, user=actor.user, connection=connection,
+                                      alias=alias_free(actor, alias or suggest_alias(identity, org)))
+    audit_record(team=actor.team, actor=actor.user, kind=Kind.ORG_CONNECTED if created else Kind.ORG_RECONNECTED,
+                 subject=row.alias, ip=ip,
+                 data={"flow": "jwt", "alias": row.alias, "username": connection.username, "org_id": connection.org_id,
+                       "type": connection.type_label, "instance_url": connection.instance_url,
+                       "login_host": audience, "app": app.name, "signing_key": app.signing_key.name})
+    return connection, created
+
+
+# -- handing access tokens out (REST API and the web UI) ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class HandOut:
+    access_token: str
+    instance_url: str
+    username: str
+    org_id: str
+    api_version: str
+    issued_at: datetime
+
+
+class HandOutError(ServiceError):
+    """`status` 409: the connection needs re-authorization; 503: Salesforce is unreachable."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+def token_fingerprint(access_token: str) -> str:
+    """What the audit log keeps of a handed-out token: sha256(token)[:16]."""
+    return hashlib.sha256(access_token.encode()).hexdigest()[:16]
+
+
+def connection_token_hand_out(*, team, connection: OrgConnection, user: User | None,
+                              api_token: ApiToken | None = None, alias: str = "", ip: str | None = None,
+                              purpose: str = "api") -> HandOut:
+    """An access token for a connection the caller may target (the caller checked that through portal.access).
+
+    Served from the encrypted cache while valid, else refreshed or minted by `orgs.refresh`. Audited with who,
+    which org, which API token, the address and only a hash of the token."""
+    from orgs import refresh
+
+    try:
+        issued = refresh.connection_access_token(connection_id=connection.pk)
+    except refresh.ReauthorizationRequiredError as exc:
+        raise HandOutError(409, "needs_reauth", f"The connection “{alias or connection.username}” needs "
+                                                f"re-authorization: {exc} Reconnect it in the portal.") from None
+    except refresh.SalesforceUnavailableError as exc:
+        raise HandOutError(503, "salesforce_unavailable", f"Salesforce is unreachable right now: {exc}") from None
+    data = {"org_id": connection.org_id, "username": connection.username, "alias": alias, "purpose": purpose,
+            "token_sha256": token_fingerprint(issued.access_token), "flow": connection.flow}
+    if api_token is not None:
+        data["api_token"] = {"name": api_token.name, "kind": api_token.kind, "hint": api_token.hint,
+                             "code": str(api_token.code)}
+    audit_record(team=team, actor=user, kind=Kind.TOKEN_ISSUED, subject=alias or connection.username,
+                 ip=ip, data=data)
+    return HandOut(access_token=issued.access_token, instance_url=issued.instance_url,
+                   username=issued.username or connection.username, org_id=issued.org_id or connection.org_id,
+                   api_version=issued.api_version or connection.api_version, issued_at=issued.issued_at)

@@ -1,0 +1,240 @@
+"""`orgportal`: the portal's command-line helper (standard library only; no Django).
+
+    orgportal login URL        store the portal URL and an API token (asked for, or from stdin / $ORGPORTAL_TOKEN)
+                               in ~/.config/orgportal/config.json, mode 600
+    orgportal orgs [--json]    the orgs you can target
+    orgportal env ALIAS        shell exports: SF_ACCESS_TOKEN, SF_ORG_INSTANCE_URL, SF_TARGET_ORG
+    orgportal sf-login ALIAS   `sf org login access-token --instance-url … --no-prompt --alias ALIAS` with a fresh
+                               token (passed in the environment, never on the command line)
+
+In CI set ORGPORTAL_URL and ORGPORTAL_TOKEN (a team service token) instead of logging in. ORGPORTAL_CONFIG moves
+the config file; ORGPORTAL_SF names the `sf` command (default: `sf` on PATH).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import shlex
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+TIMEOUT_SECONDS = 30
+
+EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_ACCESS, EXIT_REAUTH, EXIT_RATE, EXIT_UNAVAILABLE = 1, 2, 3, 4, 5, 6, 7
+
+_ADVICE = {
+    401: (EXIT_AUTH, "The portal refused the API token (unknown, expired or revoked). Create a new one under "
+                     "API tokens and run `orgportal login URL` again."),
+    403: (EXIT_ACCESS, "You can see this org but not target it. Ask someone who manages it to share it with you "
+                       "at target level."),
+    404: (EXIT_ACCESS, "No such org among those you can see. `orgportal orgs` lists them (by alias, username or "
+                       "org id)."),
+    409: (EXIT_REAUTH, "The org's connection needs re-authorization: reconnect it in the portal (Orgs → Reconnect)."),
+    429: (EXIT_RATE, "Too many access-token requests for this API token."),
+    503: (EXIT_UNAVAILABLE, "Salesforce is unreachable right now; try again in a moment."),
+}
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_ERROR):
+        super().__init__(message)
+        self.code = code
+
+
+# -- configuration ---------------------------------------------------------------------------------------------------
+
+def config_path() -> Path:
+    if os.environ.get("ORGPORTAL_CONFIG"):
+        return Path(os.environ["ORGPORTAL_CONFIG"])
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "orgportal" / "config.json"
+
+
+def save_config(url: str, token: str) -> Path:
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"url": url, "token": token}, handle)
+    os.chmod(tmp, 0o600)  # also when the file already existed with a wider mode
+    os.replace(tmp, path)
+    return path
+
+
+def load_config() -> tuple[str, str]:
+    url, token = os.environ.get("ORGPORTAL_URL"), os.environ.get("ORGPORTAL_TOKEN")
+    if not (url and token):
+        path = config_path()
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            data = {}
+        except (OSError, ValueError) as exc:
+            raise CliError(f"Cannot read {path}: {exc}. Run `orgportal login URL` again.") from None
+        url, token = url or data.get("url"), token or data.get("token")
+    if not url or not token:
+        raise CliError("Not logged in: run `orgportal login URL` (or set ORGPORTAL_URL and ORGPORTAL_TOKEN).",
+                       EXIT_AUTH)
+    return normalise_url(url), token
+
+
+def normalise_url(url: str) -> str:
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CliError(f"Not a portal URL: {url!r} (expected e.g. https://portal.example.com).", EXIT_USAGE)
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        raise CliError("Use https: an API token must not travel in clear text (http only for localhost).",
+                       EXIT_USAGE)
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+# -- the API ---------------------------------------------------------------------------------------------------------
+
+def api(url: str, token: str, method: str, path: str) -> dict:
+    request = urllib.request.Request(  # noqa: S310 (normalise_url allows http/https only)
+        f"{url}/api/v1/{path}", method=method, data=b"" if method == "POST" else None,
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": "orgportal-cli"})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 (http/https only)
+            return json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        raise _api_error(exc) from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CliError(f"Cannot reach the portal at {url}: {reason}.", EXIT_UNAVAILABLE) from None
+    except ValueError:
+        raise CliError(f"The portal at {url} did not answer with JSON: is this the portal's URL?") from None
+
+
+def _api_error(exc: urllib.error.HTTPError) -> CliError:
+    try:
+        body = json.loads(exc.read() or b"{}")
+    except ValueError:
+        body = {}
+    message = body.get("message") if isinstance(body, dict) else None
+    code, advice = _ADVICE.get(exc.code, (EXIT_ERROR, f"The portal answered HTTP {exc.code}."))
+    if exc.code == 429:
+        advice += f" Retry in {exc.headers.get('Retry-After', '60')} s."
+    text = f"{message}\n{advice}" if message and exc.code != 401 else advice
+    if exc.code == 404 and not (isinstance(body, dict) and "error" in body):
+        text = "The portal has no API at this URL: check the URL given to `orgportal login`."
+    return CliError(f"error {exc.code}: {text}", code)
+
+
+def access_token(alias: str) -> dict:
+    url, token = load_config()
+    return api(url, token, "POST", f"orgs/{urllib.parse.quote(alias, safe='')}/access-token")
+
+
+# -- commands --------------------------------------------------------------------------------------------------------
+
+def cmd_login(args) -> int:
+    url = normalise_url(args.url)
+    token = os.environ.get("ORGPORTAL_TOKEN") if not args.token_stdin else None
+    if args.token_stdin:
+        token = sys.stdin.readline().strip()
+    if not token:
+        token = getpass.getpass("API token (from the portal's API tokens page): ").strip()
+    if not token.startswith("op_"):
+        raise CliError("That is not a portal API token (they start with op_).", EXIT_USAGE)
+    orgs = api(url, token, "GET", "orgs")["orgs"]
+    path = save_config(url, token)
+    print(f"Logged in to {url}; {len(orgs)} org(s) you can target. Token saved in {path} (mode 600).")
+    return 0
+
+
+def cmd_orgs(args) -> int:
+    url, token = load_config()
+    orgs = api(url, token, "GET", "orgs")["orgs"]
+    if args.json:
+        print(json.dumps(orgs, indent=2))
+        return 0
+    if not orgs:
+        print("No orgs you can target yet.")
+        return 0
+    header = ("ALIAS", "USERNAME", "ORG ID", "TYPE", "STATUS", "DEFAULT")
+    rows = [(o["alias"] or "-", o["username"], o["org_id"], o["type"], o["status"],
+             ",".join(f for f, on in (("org", o["is_default_org"]), ("devhub", o["is_default_devhub"])) if on) or "-")
+            for o in orgs]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_env(args) -> int:
+    issued = access_token(args.alias)
+    print(f"export SF_ACCESS_TOKEN={shlex.quote(issued['access_token'])}")
+    print(f"export SF_ORG_INSTANCE_URL={shlex.quote(issued['instance_url'])}")
+    print(f"export SF_TARGET_ORG={shlex.quote(args.alias)}")
+    return 0
+
+
+def sf_command() -> list[str]:
+    return shlex.split(os.environ.get("ORGPORTAL_SF") or "sf")
+
+
+def cmd_sf_login(args) -> int:
+    issued = access_token(args.alias)
+    command = [*sf_command(), "org", "login", "access-token", "--instance-url", issued["instance_url"],
+               "--no-prompt", "--alias", args.alias]
+    if args.set_default:
+        command.append("--set-default")
+    if args.json:
+        command.append("--json")
+    env = {**os.environ, "SF_ACCESS_TOKEN": issued["access_token"]}
+    try:
+        result = subprocess.run(command, env=env, check=False)  # noqa: S603 (the user's own sf command)
+    except FileNotFoundError:
+        raise CliError("The Salesforce CLI (`sf`) is not installed or not on PATH (set ORGPORTAL_SF to its "
+                       "command).") from None
+    if result.returncode != 0:
+        raise CliError(f"`sf org login access-token` failed (exit {result.returncode}).", result.returncode)
+    if not args.json:
+        print(f"sf can now target {args.alias} ({issued['username']}): sf data query --target-org {args.alias} …",
+              file=sys.stderr)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="orgportal", description="Access tokens for the orgs you may target.")
+    commands = top.add_subparsers(dest="command", required=True)
+    login = commands.add_parser("login", help="store the portal URL and an API token")
+    login.add_argument("url")
+    login.add_argument("--token-stdin", action="store_true", help="read the token from standard input")
+    login.set_defaults(func=cmd_login)
+    orgs = commands.add_parser("orgs", help="list the orgs you can target")
+    orgs.add_argument("--json", action="store_true")
+    orgs.set_defaults(func=cmd_orgs)
+    env = commands.add_parser("env", help="print shell exports for an org: eval \"$(orgportal env ALIAS)\"")
+    env.add_argument("alias")
+    env.set_defaults(func=cmd_env)
+    sf_login = commands.add_parser("sf-login", help="log the Salesforce CLI in to an org with a fresh token")
+    sf_login.add_argument("alias")
+    sf_login.add_argument("--set-default", action="store_true", help="also make it sf's target-org")
+    sf_login.add_argument("--json", action="store_true", help="pass --json to sf")
+    sf_login.set_defaults(func=cmd_sf_login)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"orgportal: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -226,7 +226,7 @@ def connection_token_hand_out(*, team, connection: OrgConnection, user: User | N
     from orgs import refresh
 
     try:
-        issued = refresh.connection_access_token(connection_id=connection.pk)
+        issued = refresh.connection_access_token(connection_id=connection.pk, connection=connection)
     except refresh.ReauthorizationRequiredError as exc:
         raise HandOutError(409, "needs_reauth", f"The connection “{alias or connection.username}” needs "
                                                 f"re-authorization: {exc} Reconnect it in the portal.") from None

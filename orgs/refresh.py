@@ -71,10 +71,13 @@ def _fresh_token(connection: OrgConnection, max_age: timedelta) -> str | None:
         return None
 
 
-def connection_access_token(*, connection_id: int, max_age: timedelta | None = None) -> IssuedToken:
-    """The cached access token while younger than `max_age` (default PORTAL_REFRESH_AFTER), else a new one."""
+def connection_access_token(*, connection_id: int, max_age: timedelta | None = None,
+                            connection: OrgConnection | None = None) -> IssuedToken:
+    """The cached access token while younger than `max_age` (default PORTAL_REFRESH_AFTER), else a new one.
+    Pass the `connection` row when the caller just loaded it (the refresh path re-reads it under a lock anyway)."""
     max_age = max_age or _default_max_age()
-    connection = OrgConnection.objects.get(pk=connection_id)
+    if connection is None or connection.pk != connection_id:
+        connection = OrgConnection.objects.get(pk=connection_id)
     if connection.status == Status.NEEDS_REAUTH:
         raise ReauthorizationRequiredError(connection.status_reason or "Salesforce refused the connection's token.")
     token = _fresh_token(connection, max_age)

@@ -66,8 +66,10 @@ def effective_access(*, team, user_ids=None, connection_ids=None) -> dict[tuple[
     if user_ids is not None:
         memberships = memberships.filter(user_id__in=user_ids)
     members = {m["user_id"]: m for m in memberships.values("id", "user_id", "role")}
-    group_rows = Membership.groups.through.objects.filter(membership__team=team).values_list(
-        "membership__user_id", "teamgroup_id", "teamgroup__name")
+    group_rows = Membership.groups.through.objects.filter(membership__team=team)
+    if user_ids is not None:
+        group_rows = group_rows.filter(membership__user_id__in=user_ids)
+    group_rows = group_rows.values_list("membership__user_id", "teamgroup_id", "teamgroup__name")
     user_groups: dict[int, set[int]] = defaultdict(set)
     group_names: dict[int, str] = {}
     for user_id, group_id, group_name in group_rows:

@@ -228,20 +228,25 @@ def api_token_for_action(user, team_code, token_code):
 
 # -- the REST API: the same rules for API tokens ------------------------------------------------------------------
 
-def principal_access(token) -> dict:
+def principal_access(token, connection_ids=None) -> dict:
     """{connection id: Access} for an API token: a personal token acts as its member (current role and grants,
-    read from the database on every call); a service token reaches only the orgs shared with it."""
-    from orgs.selectors import access_for_member, access_for_service_token
+    read from the database on every call); a service token reaches only the orgs shared with it.
+    `connection_ids` narrows the computation to those connections."""
+    from orgs.selectors import access_for_service_token, effective_access
 
     if not token.is_active:
         return {}
     if token.kind == token.Kind.SERVICE:
-        return access_for_service_token(token=token)
-    membership = (Membership.objects.select_related("team", "user")
-                  .filter(team_id=token.team_id, user_id=token.user_id).first())
-    if membership is None or not membership.user.is_active:
+        found = access_for_service_token(token=token)
+        if connection_ids is not None:
+            wanted = set(connection_ids)
+            found = {c: a for c, a in found.items() if c in wanted}
+        return found
+    if token.user_id is None or not token.user.is_active:
         return {}
-    return access_for_member(membership=membership)
+    # Without a membership row (left or removed) the selector finds no access, so nothing is reachable.
+    pairs = effective_access(team=token.team, user_ids=[token.user_id], connection_ids=connection_ids)
+    return {connection_id: a for (_, connection_id), a in pairs.items()}
 
 
 def api_connections(token, *, min_level=None) -> list[tuple]:
@@ -266,24 +271,40 @@ class ApiAccessError(Exception):
 
 
 def api_connection(token, ident: str, *, need=None) -> tuple:
-    """(connection, access, alias) for an alias, a username or an org id (15 or 18 characters).
+    """(connection, access, alias) for an alias, a username or an org id (15 or 18 characters), in that order.
 
     404 when nothing the token can see matches (unknown and invisible look the same), 403 when it is visible but
-    below `need` (default: target), 409 when an org id matches several visible connections.
+    below `need` (default: target), 409 when an org id matches several visible connections. Only candidate
+    connections are evaluated (a fixed number of queries), with the same selector as everything else.
     """
+    from orgs.models import OrgAlias, OrgConnection
+
     need = need or Level.TARGET
-    visible = api_connections(token, min_level=Level.VIEW)
-    matches = [row for row in visible if row[2] is not None and row[2].alias == ident]
-    if not matches:
-        matches = [row for row in visible if row[0].username.lower() == ident.lower()]
-    if not matches and len(ident) in (15, 18):
-        matches = [row for row in visible if row[0].org_id[:15] == ident[:15]]
-    if not matches:
+    in_team = OrgConnection.objects.filter(team_id=token.team_id)
+    aliases = {}
+    if token.user_id:
+        aliases = {a.connection_id: a for a in OrgAlias.objects.filter(team_id=token.team_id,
+                                                                        user_id=token.user_id, alias=ident)}
+    stages = [lambda: list(aliases), lambda: list(in_team.filter(username__iexact=ident).values_list("id", flat=True))]
+    if len(ident) in (15, 18):
+        stages.append(lambda: list(in_team.filter(org_id__startswith=ident[:15]).values_list("id", flat=True)))
+    reachable = {}
+    for stage in stages:
+        candidates = stage()
+        if candidates:
+            reachable = principal_access(token, connection_ids=candidates)
+            if reachable:
+                break
+    if not reachable:
         raise ApiAccessError(404, "not_found", f"No org “{ident}” that you can see.")
-    if len(matches) > 1:
-        raise ApiAccessError(409, "ambiguous", f"“{ident}” matches {len(matches)} connections; use an alias or "
+    if len(reachable) > 1:
+        raise ApiAccessError(409, "ambiguous", f"“{ident}” matches {len(reachable)} connections; use an alias or "
                                                "the username.")
-    connection, access, alias = matches[0]
-    if access.level < need:
-        raise ApiAccessError(403, "forbidden", f"You can see “{ident}” but not target it ({access}).")
-    return connection, access, alias
+    ((connection_id, found),) = reachable.items()
+    if found.level < need:
+        raise ApiAccessError(403, "forbidden", f"You can see “{ident}” but not target it ({found}).")
+    connection = OrgConnection.objects.select_related("app").get(pk=connection_id)
+    alias = aliases.get(connection_id)
+    if alias is None and token.user_id:
+        alias = OrgAlias.objects.filter(user_id=token.user_id, connection_id=connection_id).first()
+    return connection, found, alias

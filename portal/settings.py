@@ -129,6 +129,9 @@ try:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Fail fast instead of hanging when PostgreSQL is unreachable.
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+        # Server-side binding lets psycopg prepare repeated statements (the API's hot path repeats the same few).
+        DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", _env_bool("DATABASE_SERVER_SIDE_BINDING",
+                                                                                    True))
     elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # Several processes (web, worker, beat) share the file in `make run`: wait for locks, don't fail.
         DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -240,6 +243,7 @@ MIDDLEWARE = [
     "portal.health.HealthCheckMiddleware",  # first: probes use internal hosts and plain HTTP
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "portal.api_middleware.ApiShortcutMiddleware",  # /api/v1/: bearer tokens, no browser session machinery
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -6,7 +6,8 @@
 Needs PostgreSQL and Redis (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/api_bench, recreated;
 BENCH_REDIS_URL, default redis://127.0.0.1:6379/11), `wrk` (apt-get install wrk) and, for the `sf` figure, the
 pinned Salesforce CLI (tests/cli/sfcli.py installs it). Settings: production mode, 4 gunicorn sync workers
-(BENCH_WORKERS), persistent DB connections, the rate limit raised out of the way. Writes docs/bench_api.md.
+(BENCH_WORKERS), persistent DB connections, the rate limit raised out of the way. Prints a Markdown section for
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -230,10 +231,7 @@ Target (≥ 1,000 requests/s at concurrency 8 with p95 < 10 ms): **{verdict}**.
 What the hand-out costs beyond a bare JSON view ({query_count} SQL statements per request, counted in-process):
 {chr(10).join(f"- `{q}`" for q in queries)}
 - Redis: one `INCR` (rate limit); AES-256-GCM decryption of the cached token (envelope: unwrap DEK + decrypt);
-  the full middleware stack (sessions, CSRF, auth, messages, allauth) runs although the API uses none of it;
-  the audit row is one INSERT per hand-out (required: every hand-out is audited).
+  the audit row is one INSERT per hand-out (required: every hand-out is audited). `/api/v1/` skips the session,
+  CSRF, messages and allauth middleware.
 """
-    out = ROOT / "docs" / "bench_api.md"
-    out.write_text(report)
     print(report)
-    print(f"written to {out}")

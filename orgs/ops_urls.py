@@ -1,5 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from orgs import ops_views
 
 app_name = "ops"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("teams/<uuid:team>/scratch-orgs/", ops_views.scratch_orgs, name="scratch_orgs"),
+    path("teams/<uuid:team>/orgs/<uuid:connection>/scratch-orgs/", ops_views.hub_scratch_orgs,
+         name="hub_scratch_orgs"),
+]

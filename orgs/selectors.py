@@ -131,3 +131,29 @@ def signing_keys_expiring(*, team, within_days: int = 30):
     """Certificates that expire within `within_days` (or already have), soonest first."""
     return SigningKey.objects.filter(team=team, not_after__lte=timezone.now() + timedelta(days=within_days)) \
         .order_by("not_after")
+
+
+def health_for_member(*, membership) -> dict:
+    """The dashboard's health summary over the connections the member can see."""
+    from django.conf import settings
+
+    from orgs.models import ScratchOrg
+
+    mine = access_for_member(membership=membership)
+    connections = list(OrgConnection.objects.filter(id__in=list(mine)).only(
+        "id", "code", "username", "status", "status_reason", "kind", "is_devhub", "last_error_at"))
+    counts = {status: 0 for status in OrgConnection.Status.values}
+    for connection in connections:
+        counts[connection.status] += 1
+    # "Soon" on the dashboard: a week, or the email notice window if that is longer.
+    horizon = timezone.now().date() + timedelta(days=max(7, settings.PORTAL_SCRATCH_EXPIRY_NOTICE_DAYS))
+    return {
+        "counts": counts,
+        "total": len(connections),
+        "needs_reauth": [(c, mine[c.id].level == Level.MANAGE) for c in connections
+                         if c.status == OrgConnection.Status.NEEDS_REAUTH],
+        "degraded": [c for c in connections if c.status == OrgConnection.Status.DEGRADED],
+        "scratch_expiring": list(ScratchOrg.objects.filter(dev_hub_id__in=list(mine), status="Active",
+                                                           deleted_at__isnull=True, expiration_date__lte=horizon)
+                                 .order_by("expiration_date")[:20]),
+    }

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from orgs.selectors import signing_keys_expiring
+from orgs.selectors import health_for_member, signing_keys_expiring
 from portal import access
 from portal.access import TeamAction
 from portal.accounts import services
@@ -77,6 +77,7 @@ def team_dashboard(request, team):
         "pending_invitations": membership.team.invitations.pending().count(),
         "recent_events": membership.team.audit_events.all()[:5] if membership.is_admin else [],
         "expiring_keys": signing_keys_expiring(team=membership.team) if membership.is_admin else [],
+        "health": health_for_member(membership=membership),
     }
     return render(request, "accounts/team_dashboard.html", context)
 

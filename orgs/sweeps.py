@@ -1,0 +1,63 @@
+"""Beat sweeps: pick the work that is due and enqueue it by id after commit. Idempotent by design.
+
+`FOR UPDATE SKIP LOCKED` makes concurrent sweeps take disjoint rows; the refresh itself re-checks freshness under
+its own row lock, so a connection enqueued twice is still refreshed once.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from orgs.models import OrgConnection
+
+log = logging.getLogger(__name__)
+SWEEP_BATCH = 5000
+
+
+def due_connections():
+    """Connections whose access token is older than PORTAL_REFRESH_AFTER (or that were not refreshed for
+    PORTAL_REFRESH_AT_LEAST_EVERY), excluding those waiting for a person to reconnect them."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=min(settings.PORTAL_REFRESH_AFTER, settings.PORTAL_REFRESH_AT_LEAST_EVERY))
+    idle = now - timedelta(seconds=settings.PORTAL_REFRESH_AT_LEAST_EVERY)
+    return (OrgConnection.objects.exclude(status=OrgConnection.Status.NEEDS_REAUTH)
+            .filter(Q(access_token_issued_at__isnull=True) | Q(access_token_issued_at__lt=stale)
+                    | Q(last_refresh_at__isnull=True) | Q(last_refresh_at__lt=idle)))
+
+
+def _enqueue(task, ids: list[int]) -> None:
+    """Publish after commit; if the broker is down the next sweep catches up (the database is the truth)."""
+    def publish():
+        for pk in ids:
+            try:
+                task.delay(pk)
+            except Exception as exc:  # noqa: BLE001 - broker outage: log once, leave it to the next sweep
+                log.error("could not enqueue %s (%s); the next sweep will retry", task.name, type(exc).__name__)
+                return
+
+    transaction.on_commit(publish)
+
+
+def connections_refresh_sweep() -> int:
+    from orgs.tasks import connection_refresh_task
+
+    with transaction.atomic():
+        ids = list(due_connections().order_by("access_token_issued_at", "pk")
+                   .select_for_update(skip_locked=True).values_list("pk", flat=True)[:SWEEP_BATCH])
+        _enqueue(connection_refresh_task, ids)
+    log.info("refresh sweep: %d connection(s) due", len(ids))
+    return len(ids)
+
+
+def inventory_sweep() -> int:
+    from orgs.tasks import dev_hub_inventory_task
+
+    with transaction.atomic():
+        ids = list(OrgConnection.objects.filter(is_devhub=True).exclude(status=OrgConnection.Status.NEEDS_REAUTH)
+                   .order_by("pk").values_list("pk", flat=True))
+        _enqueue(dev_hub_inventory_task, ids)
+    return len(ids)

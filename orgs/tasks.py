@@ -1,0 +1,71 @@
+"""Thin Celery tasks for the Salesforce side: ids in, one service call, the retry policy on the decorator.
+
+Arguments are database ids only, never tokens or secrets (the broker is not a secret store). Every task is
+idempotent: a redelivered or duplicated task finds the work done (a fresh token, an up-to-date inventory).
+"""
+
+import logging
+
+from celery import shared_task
+from django.db import OperationalError
+
+from orgs.refresh import SalesforceUnavailableError
+
+log = logging.getLogger(__name__)
+
+RETRY = {
+    "autoretry_for": (SalesforceUnavailableError, OperationalError),
+    "retry_backoff": 30,  # 30 s, 60 s, 120 s, … with full jitter
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 8,
+    "acks_late": True,
+}
+
+
+@shared_task(acks_late=True, expires=300)
+def connections_refresh_sweep_task() -> int:
+    """Beat: enqueue a refresh for every connection that is due (oldest first)."""
+    from orgs.sweeps import connections_refresh_sweep
+
+    return connections_refresh_sweep()
+
+
+@shared_task(**RETRY)
+def connection_refresh_task(connection_id: int) -> None:
+    """Refresh one connection unless another worker already did (the service re-checks under the row lock)."""
+    from orgs.models import OrgConnection
+    from orgs.refresh import ReauthorizationRequiredError, connection_access_token
+
+    if not OrgConnection.objects.filter(pk=connection_id).exclude(status=OrgConnection.Status.NEEDS_REAUTH).exists():
+        return  # gone, or waiting for a person to reconnect it
+    try:
+        connection_access_token(connection_id=connection_id)
+    except ReauthorizationRequiredError:
+        return  # recorded, audited and emailed by the service; retrying cannot help
+
+
+@shared_task(acks_late=True, expires=900)
+def inventory_sweep_task() -> int:
+    """Beat: sync the scratch-org inventory of every connected Dev Hub."""
+    from orgs.sweeps import inventory_sweep
+
+    return inventory_sweep()
+
+
+@shared_task(**RETRY)
+def dev_hub_inventory_task(connection_id: int) -> None:
+    from orgs.inventory import ReauthorizationRequiredError, dev_hub_sync
+
+    try:
+        dev_hub_sync(connection_id=connection_id)
+    except ReauthorizationRequiredError:
+        return
+
+
+@shared_task(acks_late=True, expires=3600)
+def scratch_expiry_notify_task() -> int:
+    """Beat: email creators whose scratch orgs expire within PORTAL_SCRATCH_EXPIRY_NOTICE_DAYS, once per org."""
+    from orgs.inventory import scratch_expiry_notify
+
+    return scratch_expiry_notify()

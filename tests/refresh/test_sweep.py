@@ -1,0 +1,109 @@
+"""The beat sweep: due selection, exactly-once refresh under concurrent sweeps, and broker messages hold only ids."""
+
+import base64
+import json
+import threading
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db import connection as db_connection
+from django.utils import timezone
+
+from orgs.models import OrgConnection
+from orgs.sweeps import connections_refresh_sweep, due_connections
+from tests.canaries import find_leaks
+from tests.sharing.conftest import make_connection
+
+USER = "dev@acme.example.uat"
+
+
+_users = iter(range(1, 10**6))
+
+
+def seed(world, sim, sim_app, n, *, stale=True):
+    """n connections, each for its own Salesforce user (Salesforce keeps only five approvals per user and app)."""
+    numbers = [next(_users) for _ in range(n)]
+    sim.load({"users": [{"id": f"0055g{i:010d}AAA", "org": "00D5g00000AcUATEA3", "username": f"u{i}@acme.example.uat",
+                         "password": "x"} for i in numbers]})
+    rows = []
+    for i in numbers:
+        tokens = sim.mint_tokens(f"u{i}@acme.example.uat", "OrgPortalDemo")
+        c = make_connection(world.team, world.member, sim_app, username=f"u{i}@acme.example.uat",
+                            instance_url=sim.base_url)
+        c.seal("refresh_token", tokens["refresh_token"])
+        c.seal("access_token", tokens["access_token"])
+        c.access_token_issued_at = timezone.now() - (timedelta(hours=2) if stale else timedelta(minutes=1))
+        c.last_refresh_at = c.access_token_issued_at
+        c.save()
+        rows.append(c)
+    return rows
+
+
+def test_due_selection(world, sim, sim_app):
+    stale, = seed(world, sim, sim_app, 1)
+    fresh, = seed(world, sim, sim_app, 1, stale=False)
+    broken, = seed(world, sim, sim_app, 1)
+    OrgConnection.objects.filter(pk=broken.pk).update(status="needs_reauth")
+    assert set(due_connections().values_list("pk", flat=True)) == {stale.pk}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_sweeps_refresh_each_due_connection_exactly_once(world, sim, sim_app):
+    sim.update_app("OrgPortalDemo", rotation=True)
+    connections = seed(world, sim, sim_app, 1000)
+    sim.clear_log()
+    barrier = threading.Barrier(2)
+    counts, errors = [], []
+
+    def sweep():
+        try:
+            barrier.wait()
+            counts.append(connections_refresh_sweep())  # tasks run eagerly after commit, in this thread
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    refreshes = [e for e in sim.log() if e.get("grant_type") == "refresh_token"]
+    assert len(refreshes) == 1000 and {e["outcome"] for e in refreshes} == {"rotated"}
+    assert len({e["token_sha256"] for e in refreshes}) == 1000  # no refresh token presented twice
+    assert OrgConnection.objects.filter(pk__in=[c.pk for c in connections], status="connected").count() == 1000
+    assert due_connections().count() == 0
+
+
+@pytest.mark.redis
+def test_broker_messages_carry_ids_only(world, sim, sim_app, django_capture_on_commit_callbacks):
+    import redis
+
+    from portal.celery import app
+
+    rows = seed(world, sim, sim_app, 3)
+    canaries = {f"refresh{i}": c.reveal("refresh_token") for i, c in enumerate(rows)}
+    canaries.update({f"access{i}": c.reveal("access_token") for i, c in enumerate(rows)})
+    broker = redis.Redis.from_url(settings.TEST_REDIS_URL)
+    broker.delete("celery")
+    old = app.conf.task_always_eager, app.conf.broker_url
+    app.conf.task_always_eager, app.conf.broker_url = False, settings.TEST_REDIS_URL
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert connections_refresh_sweep() == 3
+        raw = broker.lrange("celery", 0, -1)
+    finally:
+        app.conf.task_always_eager, app.conf.broker_url = old
+        broker.delete("celery")
+    assert len(raw) == 3
+    for message in raw:
+        envelope = json.loads(message)
+        body = base64.b64decode(envelope["body"]).decode()
+        args, kwargs, _ = json.loads(body)
+        assert envelope["headers"]["task"] == "orgs.tasks.connection_refresh_task"
+        assert len(args) == 1 and isinstance(args[0], int) and kwargs == {}
+        assert find_leaks(message.decode() + body, canaries) == []

@@ -8,4 +8,8 @@ urlpatterns = [
     path("teams/<uuid:team>/scratch-orgs/", ops_views.scratch_orgs, name="scratch_orgs"),
     path("teams/<uuid:team>/orgs/<uuid:connection>/scratch-orgs/", ops_views.hub_scratch_orgs,
          name="hub_scratch_orgs"),
+    path("teams/<uuid:team>/orgs/<uuid:connection>/scratch-orgs/new/", ops_views.scratch_org_create,
+         name="scratch_create"),
+    path("teams/<uuid:team>/scratch-orgs/<uuid:scratch_org>/delete/", ops_views.scratch_org_delete,
+         name="scratch_delete"),
 ]

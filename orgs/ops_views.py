@@ -3,15 +3,37 @@ dashboard (portal.accounts.views.team_dashboard, via orgs.selectors.health_for_m
 
 from datetime import timedelta
 
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
 
+from orgs import scratch
 from orgs.models import ScratchOrg
 from orgs.selectors import access_for_member
 from portal import access
 from portal.access import TeamAction
+from portal.accounts.adapter import client_ip
+from portal.accounts.services import ServiceError
+
+
+class ScratchOrgForm(forms.Form):
+    definition = forms.FileField(required=False, label="Definition file (project-scratch-def.json)",
+                                 help_text="Optional; the fields below override it.")
+    edition = forms.ChoiceField(required=False, choices=[("", "From the file")] +
+                                [(e, e) for e in scratch.EDITIONS])
+    org_name = forms.CharField(required=False, max_length=80, label="Org name")
+    features = forms.CharField(required=False, max_length=500, help_text="Separated by ; or , (e.g. Communities;"
+                                                                          "ServiceCloud)")
+    duration_days = forms.IntegerField(required=False, min_value=1, max_value=30, initial=7,
+                                       label="Duration (days, 1–30)")
+    namespace = forms.CharField(required=False, max_length=15)
+    alias = forms.CharField(required=False, max_length=80, help_text="Your alias for the new org.")
+
 
 SORTS = {
     "expires": ("expiration_date", "signup_username"),
@@ -62,8 +84,52 @@ def scratch_orgs(request, team):
 
 @login_required
 def hub_scratch_orgs(request, team, connection):
-    membership, hub, _ = access.connection_for_user(request.user, team, connection, access.Level.VIEW)
+    membership, hub, hub_access = access.connection_for_user(request.user, team, connection, access.Level.VIEW)
     items, filters = _inventory(request, membership, [hub.pk])
-    return render(request, "ops/scratch_orgs.html", {"membership": membership, "team": membership.team,
-                                                      "items": items, "filters": filters, "hub": hub,
-                                                      "statuses": STATUSES})
+    can_create = hub.is_devhub and hub_access.level >= access.Level.TARGET
+    return render(request, "ops/scratch_orgs.html", {
+        "membership": membership, "team": membership.team, "items": items, "filters": filters, "hub": hub,
+        "statuses": STATUSES, "can_create": can_create, "hub_manager": hub_access.level >= access.Level.MANAGE,
+        "form": ScratchOrgForm() if can_create else None})
+
+
+@login_required
+@sensitive_post_parameters()
+def scratch_org_create(request, team, connection):
+    membership, hub, _ = access.connection_for_user(request.user, team, connection, access.Level.TARGET)
+    form = ScratchOrgForm(request.POST if request.method == "POST" else None,
+                          request.FILES if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            upload = data.get("definition")
+            json_text = upload.read(64 * 1024 + 1).decode("utf-8", "replace") if upload else ""
+            if len(json_text) > 64 * 1024:
+                raise ServiceError("The definition file is larger than 64 KB.")
+            fields = scratch.scratch_definition(json_text=json_text, edition=data["edition"],
+                                                org_name=data["org_name"], features=data["features"],
+                                                duration_days=data["duration_days"], namespace=data["namespace"])
+            created = scratch.scratch_org_create(membership=membership, hub=hub, fields=fields,
+                                                 alias=data["alias"], ip=client_ip(request))
+        except ServiceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Scratch org requested ({created.scratch_org_info_id}). It appears here and "
+                                      "under your orgs when Salesforce has created it.")
+            return redirect("ops:hub_scratch_orgs", team=membership.team.code, connection=hub.code)
+    return render(request, "ops/scratch_create.html", {"membership": membership, "team": membership.team,
+                                                       "hub": hub, "form": form},
+                  status=400 if form.is_bound and form.errors else 200)
+
+
+@login_required
+@require_POST
+def scratch_org_delete(request, team, scratch_org):
+    membership, target = access.scratch_org_for_delete(request.user, team, scratch_org)
+    try:
+        scratch.scratch_org_delete(actor=request.user, scratch=target, ip=client_ip(request))
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Scratch org {target.signup_username} deleted.")
+    return redirect("ops:hub_scratch_orgs", team=membership.team.code, connection=target.dev_hub.code)

@@ -69,3 +69,19 @@ def scratch_expiry_notify_task() -> int:
     from orgs.inventory import scratch_expiry_notify
 
     return scratch_expiry_notify()
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def scratch_org_poll_task(self, scratch_id: int) -> None:
+    """Poll a requested scratch org with backoff (2, 4, 8 … 30 s) until Active, Error or the create timeout."""
+    from orgs.refresh import ReauthorizationRequiredError
+    from orgs.scratch import PENDING, scratch_org_poll
+
+    try:
+        status = scratch_org_poll(scratch_id=scratch_id)
+    except SalesforceUnavailableError:
+        status = "New"  # try again later
+    except ReauthorizationRequiredError:
+        return  # the Dev Hub needs reconnecting; recorded by the service
+    if status in PENDING:
+        raise self.retry(countdown=min(2 ** min(self.request.retries + 1, 5), 30))

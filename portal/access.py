@@ -226,6 +226,20 @@ def api_token_for_action(user, team_code, token_code):
     return membership, token
 
 
+def scratch_org_for_delete(user, team_code, scratch_code):
+    """(membership, scratch org): its creator, or a manager of its Dev Hub, may delete it (404/403 otherwise)."""
+    from orgs.models import ScratchOrg
+
+    membership = membership_for_user(user, team_code)
+    scratch = _team_object(ScratchOrg, membership, scratch_code)
+    hub_access = connection_level(membership, scratch.dev_hub)
+    if hub_access is None:
+        raise Http404
+    if scratch.requested_by_id != user.pk and hub_access.level < Level.MANAGE:
+        raise PermissionDenied
+    return membership, scratch
+
+
 # -- the REST API: the same rules for API tokens ------------------------------------------------------------------
 
 def principal_access(token, connection_ids=None) -> dict:

@@ -19,7 +19,7 @@ def test_connect_set_default_and_disconnect_a_sandbox(page, world, sim, sim_app,
     submit(page)
     page.wait_for_url("**/teams/**")
 
-    page.locator("nav").get_by_role("link", name="Orgs").click()
+    page.locator("nav").get_by_role("link", name="Orgs", exact=True).click()
     page.click("#connect-org")
     page.fill("#id_alias", "qa-sandbox")
     page.click("#start-connect")

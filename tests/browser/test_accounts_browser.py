@@ -61,6 +61,7 @@ def test_signup_confirm_create_team_invite_and_accept(page, browser, live_server
     assert rows.count() == 2
     assert page.locator('tr[data-email="ann@example.com"] .role').inner_text() == "Owner"
     assert page.locator('tr[data-email="ben@example.com"] .role').inner_text() == "Member"
+    page.click("#team-menu")
     page.locator("nav").get_by_role("link", name="Audit log").click()
     audit = page.locator("#audit").inner_text()
     for text in ("Team created", "Invitation sent", "Invitation accepted", "ben@example.com"):

@@ -166,7 +166,7 @@ def fetch_org_facts(client: salesforce.SalesforceClient, tokens: salesforce.Toke
     return OrgFacts(tokens=tokens, identity=identity, org=org, is_devhub=is_devhub, api_version=version)
 
 
-def _revoke_quietly(client, *, base_url: str, token: str | None) -> str | None:
+def revoke_quietly(client, *, base_url: str, token: str | None) -> str | None:
     """Revoke a token at Salesforce; return why it failed (None when it worked or there was nothing to do)."""
     if not token:
         return None
@@ -204,11 +204,13 @@ def connect_complete(*, flow: ConnectFlow, user: User, code: str | None, error: 
         facts = fetch_org_facts(client, tokens)
     except salesforce.SalesforceError as exc:
         # Don't leave an approval behind at Salesforce (only five are kept per user and app).
-        _revoke_quietly(client, base_url=tokens.instance_url, token=tokens.refresh_token or tokens.access_token)
+        revoke_quietly(client, base_url=tokens.instance_url, token=tokens.refresh_token or tokens.access_token)
         raise _failed(membership, app, exc, ip) from None
-    connection, created, superseded = _store(membership=membership, app=app, flow=flow, facts=facts, ip=ip)
+    connection, created, superseded = connection_upsert(
+        membership=membership, app=app, flow=OrgConnection.Flow.WEB, login_url=flow.login_url, facts=facts,
+        alias=flow.alias, ip=ip)
     if superseded and superseded != tokens.refresh_token:
-        reason = _revoke_quietly(client, base_url=connection.instance_url, token=superseded)
+        reason = revoke_quietly(client, base_url=connection.instance_url, token=superseded)
         if reason:
             audit_record(team=membership.team, actor=user, kind=Kind.ORG_REVOKE_FAILED, subject=connection.username,
                          ip=ip, data={"why": reason, "token": "superseded refresh token"})
@@ -245,9 +247,12 @@ def _failed(membership, app, exc: salesforce.SalesforceError, ip) -> ConnectErro
 
 
 @transaction.atomic
-def _store(*, membership: Membership, app: ConnectedApp, flow: ConnectFlow, facts: OrgFacts, ip):
-    """Create or update (never duplicate) the member's connection for this Salesforce user. Returns
-    (connection, created, superseded refresh token or None)."""
+def connection_upsert(*, membership: Membership, app: ConnectedApp, flow: str, login_url: str, facts: OrgFacts,
+                      alias: str = "", dev_hub: OrgConnection | None = None, ip: str | None = None,
+                      audit_data: dict | None = None) -> tuple[OrgConnection, bool, str | None]:
+    """Create or update (never duplicate) the member's connection for one Salesforce user, with fresh tokens, and
+    give the member an alias for it. Returns (connection, created, the superseded refresh token or None).
+    Used by the web flow, JWT connections and scratch orgs created through the portal."""
     tokens, identity, org = facts.tokens, facts.identity, facts.org
     connection = (OrgConnection.objects.select_for_update()
                   .filter(team=membership.team, owner=membership.user, org_id=tokens.org_id,
@@ -259,34 +264,31 @@ def _store(*, membership: Membership, app: ConnectedApp, flow: ConnectFlow, fact
                                    user_id=tokens.user_id)
     else:
         superseded = connection.reveal("refresh_token")
-    connection.app = app
-    connection.flow = OrgConnection.Flow.WEB
-    connection.username = identity.username
-    connection.org_name = org.name
-    connection.kind = org.kind
-    connection.edition = org.organization_type
-    connection.is_devhub = facts.is_devhub
-    connection.login_url = flow.login_url
-    connection.instance_url = tokens.instance_url
+    was_reauth = not created and connection.status != OrgConnection.Status.CONNECTED
+    connection.app, connection.flow = app, flow
+    connection.username, connection.org_name = identity.username, org.name
+    connection.kind, connection.edition, connection.is_devhub = org.kind, org.organization_type, facts.is_devhub
+    connection.login_url, connection.instance_url = login_url, tokens.instance_url
     connection.api_version = facts.api_version
+    connection.dev_hub = dev_hub or connection.dev_hub
     connection.seal("refresh_token", tokens.refresh_token)
     connection.seal("access_token", tokens.access_token)
     connection.access_token_issued_at = tokens.issued_at_datetime or timezone.now()
     connection.last_refresh_at = timezone.now()
-    was_reauth = connection.status != OrgConnection.Status.CONNECTED and not created
     connection.status, connection.status_reason = OrgConnection.Status.CONNECTED, ""
     connection.refresh_failures, connection.reauth_notified_at = 0, None
     connection.save()
-    alias = OrgAlias.objects.filter(user=membership.user, connection=connection).first()
-    if alias is None:
-        alias = OrgAlias.objects.create(team=membership.team, user=membership.user, connection=connection,
-                                        alias=alias_free(membership, flow.alias or suggest_alias(identity, org)))
-    details = {"alias": alias.alias, "username": connection.username, "org_id": connection.org_id,
-               "type": connection.type_label, "instance_url": connection.instance_url}
+    row = OrgAlias.objects.filter(user=membership.user, connection=connection).first()
+    if row is None:
+        row = OrgAlias.objects.create(team=membership.team, user=membership.user, connection=connection,
+                                      alias=alias_free(membership, alias or suggest_alias(identity, org)))
+    details = {"alias": row.alias, "username": connection.username, "org_id": connection.org_id,
+               "type": connection.type_label, "instance_url": connection.instance_url, "flow": flow,
+               **(audit_data or {})}
     if was_reauth:
         details["recovered_from"] = "needs re-authorization"
     audit_record(team=membership.team, actor=membership.user,
-                 kind=Kind.ORG_CONNECTED if created else Kind.ORG_RECONNECTED, subject=alias.alias, ip=ip,
+                 kind=Kind.ORG_CONNECTED if created else Kind.ORG_RECONNECTED, subject=row.alias, ip=ip,
                  data=details)
     return connection, created, superseded
 
@@ -353,7 +355,7 @@ def connection_disconnect(*, actor: User, connection: OrgConnection, ip: str | N
         token = connection.reveal("refresh_token") or connection.reveal("access_token")
     except crypto.DecryptionError:
         token = None
-    reason = _revoke_quietly(sf_client(), base_url=connection.instance_url, token=token)
+    reason = revoke_quietly(sf_client(), base_url=connection.instance_url, token=token)
     with transaction.atomic():
         OrgConnection.objects.filter(pk=connection.pk).delete()
         if reason:

@@ -23,12 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from django.db import transaction
-from django.utils import timezone
-
 from orgs import crypto, hosts, salesforce
-from orgs.connections import alias_free, alias_validate, fetch_org_facts, sf_client, suggest_alias
-from orgs.models import ConnectedApp, OrgAlias, OrgConnection
+from orgs.connections import alias_validate, connection_upsert, fetch_org_facts, revoke_quietly, sf_client
+from orgs.models import ConnectedApp, OrgConnection
 from orgs.services import login_url_validate
 from portal.accounts.models import ApiToken, AuditEvent, Membership, User
 from portal.accounts.services import ServiceError, audit_record
@@ -151,43 +148,11 @@ def jwt_connection_create(*, actor: Membership, app: ConnectedApp, username: str
         except salesforce.SalesforceError:
             pass
         raise _refuse(actor, app, jwt_error_message(exc, app=app), ip, type(exc).__name__) from None
-    return _store(actor=actor, app=app, audience=audience, alias=alias, facts=facts, ip=ip)
-
-
-@transaction.atomic
-def _store(*, actor: Membership, app: ConnectedApp, audience: str, alias: str, facts, ip):
-    tokens, identity, org = facts.tokens, facts.identity, facts.org
-    connection = (OrgConnection.objects.select_for_update()
-                  .filter(team=actor.team, owner=actor.user, org_id=tokens.org_id, user_id=tokens.user_id).first())
-    created = connection is None
-    if created:
-        connection = OrgConnection(team=actor.team, owner=actor.user, org_id=tokens.org_id, user_id=tokens.user_id)
-    connection.app = app
-    connection.flow = OrgConnection.Flow.JWT
-    connection.username = identity.username
-    connection.org_name = org.name
-    connection.kind = org.kind
-    connection.edition = org.organization_type
-    connection.is_devhub = facts.is_devhub
-    connection.login_url = audience
-    connection.instance_url = tokens.instance_url
-    connection.api_version = facts.api_version
-    connection.seal("refresh_token", None)  # JWT: none exists; a web-flow token replaced here is dropped
-    connection.seal("access_token", tokens.access_token)
-    connection.access_token_issued_at = tokens.issued_at_datetime or timezone.now()
-    connection.last_refresh_at = timezone.now()
-    connection.status, connection.status_reason = OrgConnection.Status.CONNECTED, ""
-    connection.refresh_failures = 0
-    connection.save()
-    row = OrgAlias.objects.filter(user=actor.user, connection=connection).first()
-    if row is None:
-        row = OrgAlias.objects.create(team=actor.team, user=actor.user, connection=connection,
-                                      alias=alias_free(actor, alias or suggest_alias(identity, org)))
-    audit_record(team=actor.team, actor=actor.user, kind=Kind.ORG_CONNECTED if created else Kind.ORG_RECONNECTED,
-                 subject=row.alias, ip=ip,
-                 data={"flow": "jwt", "alias": row.alias, "username": connection.username, "org_id": connection.org_id,
-                       "type": connection.type_label, "instance_url": connection.instance_url,
-                       "login_host": audience, "app": app.name, "signing_key": app.signing_key.name})
+    connection, created, superseded = connection_upsert(
+        membership=actor, app=app, flow=OrgConnection.Flow.JWT, login_url=audience, facts=facts, alias=alias, ip=ip,
+        audit_data={"login_host": audience, "app": app.name, "signing_key": app.signing_key.name})
+    if superseded:  # a web-flow connection turned into a JWT one: give its approval back to Salesforce
+        revoke_quietly(client, base_url=connection.instance_url, token=superseded)
     return connection, created
 
 

@@ -55,6 +55,11 @@ def _chromium() -> str | None:
     return path
 
 
+def _next_db(url: str) -> str:
+    base, _, db = url.rpartition("/")
+    return f"{base}/{(int(db) if db.isdigit() else 0) + 1}"
+
+
 TEST_POSTGRES_URL = _postgres_url()
 TEST_REDIS_URL = _redis_url()
 TEST_CHROMIUM = _chromium()
@@ -69,7 +74,9 @@ os.environ.update(
         "DATABASE_URL": TEST_POSTGRES_URL or f"sqlite:///{TEST_RUN_DIR}/test.sqlite3",
         # Production mode requires a broker URL; without Redis the cache and broker are replaced below.
         "REDIS_URL": TEST_REDIS_URL or "redis://127.0.0.1:6379/14",
-        "REDIS_CACHE_URL": (TEST_REDIS_URL or "redis://127.0.0.1:6379/14").rsplit("/", 1)[0] + "/15",
+        # The cache lives in the database after the broker's (14 → 15), so parallel runs with their own
+        # TEST_REDIS_URL never clear each other's cache.
+        "REDIS_CACHE_URL": os.environ.get("TEST_REDIS_CACHE_URL") or _next_db(TEST_REDIS_URL or "redis://127.0.0.1:6379/14"),
         "PORTAL_CACHE_PREFIX": f"portal-test-{os.getpid()}",
         "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         "PORTAL_ENCRYPTION_KEYS": "test1:" + "A" * 42 + "Q,test0:" + "B" * 42 + "g",

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -20,6 +19,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from orgs import salesforce
 from orgs.connections import sf_client
 from orgs.models import OrgConnection, ScratchOrg
+from orgs.notifications import notify_scratch_expiry
 from orgs.refresh import ReauthorizationRequiredError, with_fresh_token
 
 log = logging.getLogger(__name__)
@@ -29,15 +29,19 @@ __all__ = ["ReauthorizationRequiredError", "dev_hub_sync", "scratch_expiry_notif
 FIELDS = ("Id, OrgName, Edition, Status, ErrorCode, SignupUsername, ScratchOrg, CreatedDate, CreatedBy.Username, "
           "ExpirationDate, Namespace, LoginUrl")
 RECENT_DAYS = 30
+UPSERT_FIELDS = ["org_name", "edition", "status", "error_code", "signup_username", "org_id", "created_date",
+                 "created_by_username", "expiration_date", "namespace", "login_url", "active_scratch_org_id",
+                 "connection_id", "deleted_at"]
 
 
 @dataclass
 class SyncResult:
     seen: int
     created: int
-    updated: int
+    updated: int  # existing rows seen again (their last_seen_at moves)
     vanished: int
     pages: int
+    changed: int = 0  # of those, rows whose fields changed (written with bulk_update)
 
 
 def _query(connection_id: int, soql: str) -> tuple[list[dict], int]:
@@ -86,31 +90,33 @@ def dev_hub_sync(*, connection_id: int) -> SyncResult:
     with transaction.atomic():
         existing = {row.scratch_org_info_id: row for row in ScratchOrg.objects.filter(dev_hub=hub)}
         links = _connection_links(hub)
-        to_create, to_update = [], []
+        to_create, to_update, seen_again = [], [], 0
         for record in infos:
             values = _fields(record, active_ids)
             values["connection_id"] = links.get(values["org_id"][:15]) or links.get(values["signup_username"])
-            values["last_seen_at"] = now
-            if values["status"] == "Deleted":
-                values["deleted_at"] = getattr(existing.get(record["Id"]), "deleted_at", None) or now
             row = existing.get(record["Id"])
+            # Deleted at the hub: keep the first time we saw it; back (after a partial answer): not deleted.
+            values["deleted_at"] = (getattr(row, "deleted_at", None) or now) if values["status"] == "Deleted" \
+                else None
             if row is None:
                 to_create.append(ScratchOrg(team_id=hub.team_id, dev_hub=hub, scratch_org_info_id=record["Id"],
-                                            **values))
-            else:
+                                            last_seen_at=now, **values))
+                continue
+            seen_again += 1
+            if any(getattr(row, name) != value for name, value in values.items()):
                 for name, value in values.items():
                     setattr(row, name, value)
-                to_update.append(row)
+                to_update.append(row)  # only rows that changed: bulk_update's CASE expressions are costly
         ScratchOrg.objects.bulk_create(to_create, batch_size=500)
         if to_update:
-            ScratchOrg.objects.bulk_update(to_update, [*_fields({"Id": ""}, {}).keys(), "connection_id",
-                                                       "last_seen_at", "deleted_at"], batch_size=500)
+            ScratchOrg.objects.bulk_update(to_update, UPSERT_FIELDS, batch_size=500)
         seen = {r["Id"] for r in infos}
+        ScratchOrg.objects.filter(dev_hub=hub, scratch_org_info_id__in=seen).update(last_seen_at=now)
         vanished = (ScratchOrg.objects.filter(dev_hub=hub, deleted_at__isnull=True)
                     .exclude(scratch_org_info_id__in=seen).update(status="Deleted", deleted_at=now))
     log.info("inventory of hub %s: %d orgs, %d pages", hub.code, len(infos), info_pages + active_pages)
-    return SyncResult(seen=len(infos), created=len(to_create), updated=len(to_update), vanished=vanished,
-                      pages=info_pages + active_pages)
+    return SyncResult(seen=len(infos), created=len(to_create), updated=seen_again, vanished=vanished,
+                      pages=info_pages + active_pages, changed=len(to_update))
 
 
 def _connection_links(hub: OrgConnection) -> dict[str, int]:
@@ -129,23 +135,21 @@ def scratch_expiry_notify() -> int:
 
     horizon = timezone.now().date() + timedelta(days=settings.PORTAL_SCRATCH_EXPIRY_NOTICE_DAYS)
     due = list(ScratchOrg.objects.filter(status="Active", deleted_at__isnull=True, expiry_notified_at__isnull=True,
-                                         expiration_date__lte=horizon).select_related("team", "requested_by"))
+                                         expiration_date__lte=horizon)
+               .select_related("team", "dev_hub", "requested_by"))
     if not due:
         return 0
-    by_username = {u.lower(): email for u, email in OrgConnection.objects.filter(
-        team_id__in={s.team_id for s in due}).values_list("username", "owner__email")}
-    members = set(Membership.objects.filter(team_id__in={s.team_id for s in due}).values_list(
-        "user__email", flat=True))
+    teams = {s.team_id for s in due}
+    by_username = {(team_id, u.lower()): email for team_id, u, email in OrgConnection.objects.filter(
+        team_id__in=teams).values_list("team_id", "username", "owner__email")}
+    members = set(Membership.objects.filter(team_id__in=teams).values_list("team_id", "user__email"))
     sent = 0
     for scratch in due:
         email = scratch.requested_by.email if scratch.requested_by else by_username.get(
-            scratch.created_by_username.lower())
-        if email and email in members:
+            (scratch.team_id, scratch.created_by_username.lower()))
+        if email and (scratch.team_id, email) in members:
             days = (scratch.expiration_date - timezone.now().date()).days
-            send_mail(f"[Org Portal] Scratch org {scratch.signup_username} expires in {days} day(s)",
-                      f"Your scratch org {scratch.signup_username} ({scratch.org_name or scratch.edition}) on a "
-                      f"Dev Hub of {scratch.team.name} expires on {scratch.expiration_date:%Y-%m-%d}. Save what you "
-                      "need before then.\n", None, [email], fail_silently=True)
-            sent += 1
+            if notify_scratch_expiry(scratch=scratch, email=email, days=days):
+                sent += 1
         ScratchOrg.objects.filter(pk=scratch.pk).update(expiry_notified_at=timezone.now())
     return sent

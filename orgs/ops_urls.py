@@ -5,6 +5,7 @@ from orgs import ops_views
 app_name = "ops"
 
 urlpatterns = [
+    path("teams/<uuid:team>/health/", ops_views.health, name="health"),
     path("teams/<uuid:team>/scratch-orgs/", ops_views.scratch_orgs, name="scratch_orgs"),
     path("teams/<uuid:team>/orgs/<uuid:connection>/scratch-orgs/", ops_views.hub_scratch_orgs,
          name="hub_scratch_orgs"),

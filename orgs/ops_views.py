@@ -1,9 +1,8 @@
-"""Operations pages: the scratch-org inventory (team-wide and per Dev Hub). The health summary is on the team
-dashboard (portal.accounts.views.team_dashboard, via orgs.selectors.health_for_member)."""
+"""Operations pages: the health dashboard, and the scratch-org inventory (team-wide and per Dev Hub) with create and
+delete. The team dashboard shows the same health summary (orgs.selectors.health_for_member)."""
 
 from datetime import timedelta
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
@@ -14,26 +13,12 @@ from django.views.decorators.http import require_POST
 
 from orgs import scratch
 from orgs.models import ScratchOrg
-from orgs.selectors import access_for_member
+from orgs.ops_forms import ScratchOrgForm
+from orgs.selectors import access_for_member, health_for_member, signing_keys_expiring
 from portal import access
 from portal.access import TeamAction
 from portal.accounts.adapter import client_ip
 from portal.accounts.services import ServiceError
-
-
-class ScratchOrgForm(forms.Form):
-    definition = forms.FileField(required=False, label="Definition file (project-scratch-def.json)",
-                                 help_text="Optional; the fields below override it.")
-    edition = forms.ChoiceField(required=False, choices=[("", "From the file")] +
-                                [(e, e) for e in scratch.EDITIONS])
-    org_name = forms.CharField(required=False, max_length=80, label="Org name")
-    features = forms.CharField(required=False, max_length=500, help_text="Separated by ; or , (e.g. Communities;"
-                                                                          "ServiceCloud)")
-    duration_days = forms.IntegerField(required=False, min_value=1, max_value=30, initial=7,
-                                       label="Duration (days, 1–30)")
-    namespace = forms.CharField(required=False, max_length=15)
-    alias = forms.CharField(required=False, max_length=80, help_text="Your alias for the new org.")
-
 
 SORTS = {
     "expires": ("expiration_date", "signup_username"),
@@ -68,6 +53,19 @@ def _inventory(request, membership, hubs):
     items = [(row, (row.expiration_date - today).days if row.expiration_date else None) for row in rows[:1000]]
     return items, {"status": status, "creator": creator, "connected": connected, "expiring": expiring,
                    "sort": sort}
+
+
+@login_required
+def health(request, team):
+    """Connected / Degraded / Needs re-authorization over the orgs the member can see, with Reconnect buttons;
+    certificates expiring within 30 days; scratch orgs expiring soon."""
+    membership = access.membership_for_action(request.user, team, TeamAction.VIEW)
+    summary = health_for_member(membership=membership)
+    keys = list(signing_keys_expiring(team=membership.team, within_days=30))
+    today = timezone.now().date()
+    return render(request, "ops/health.html", {
+        "membership": membership, "team": membership.team, "health": summary, "expiring_keys": keys,
+        "scratch_expiring": [(s, (s.expiration_date - today).days) for s in summary["scratch_expiring"]]})
 
 
 @login_required

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -181,25 +180,10 @@ def _mark_needs_reauth(connection: OrgConnection, reason: str) -> None:
 
 
 def _notify_needs_reauth(connection_id: int, reason: str) -> None:
-    """One email per episode to the connection's owner and its managers."""
-    from orgs.selectors import effective_access
+    """One email per episode to the connection's owner and its managers (after the status is committed)."""
+    from orgs.notifications import notify_needs_reauth
 
-    connection = OrgConnection.objects.select_related("team", "owner").filter(pk=connection_id).first()
-    if connection is None:
-        return
-    pairs = effective_access(team=connection.team, connection_ids=[connection.pk])
-    from portal.accounts.models import User
-
-    managers = {uid for (uid, _), access in pairs.items() if access.level == 3}
-    recipients = sorted(User.objects.filter(pk__in=managers | {connection.owner_id}, is_active=True)
-                        .values_list("email", flat=True))
-    if not recipients:
-        return
-    body = (f"The Salesforce org {connection.username} ({connection.org_id}) in {connection.team.name} needs to be "
-            f"re-authorized: {reason}\n\nOpen the portal and choose Reconnect on that org: "
-            f"{settings.PORTAL_BASE_URL}/teams/{connection.team.code}/orgs/\n")
-    send_mail(f"[Org Portal] {connection.username} needs re-authorization", body, None, recipients,
-              fail_silently=True)
+    notify_needs_reauth(connection_id=connection_id, reason=reason)
 
 
 def with_fresh_token(*, connection_id: int, call):

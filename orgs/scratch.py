@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from orgs import salesforce
-from orgs.connections import alias_free, alias_validate, fetch_org_facts, sf_client, with_app_secret
+from orgs.connections import alias_validate, connection_upsert, fetch_org_facts, sf_client, with_app_secret
 from orgs.models import OrgAlias, OrgConnection, ScratchOrg
 from orgs.refresh import SalesforceUnavailableError, with_fresh_token
 from orgs.services import callback_url
@@ -119,8 +119,22 @@ def scratch_org_create(*, membership: Membership, hub: OrgConnection, fields: di
 
 def scratch_org_poll(*, scratch_id: int) -> str:
     """Check a requested scratch org once. Returns its status; 'New'/'Creating' means poll again later."""
-    scratch = ScratchOrg.objects.select_related("dev_hub", "dev_hub__app", "requested_by").get(pk=scratch_id)
-    if scratch.status not in PENDING:
+    with transaction.atomic():
+        # The row lock makes a duplicated or redelivered poll wait, then see the work done (AuthCode is single-use).
+        scratch = (ScratchOrg.objects.select_for_update(of=("self",))
+                   .select_related("dev_hub", "dev_hub__app", "requested_by").get(pk=scratch_id))
+        return _poll_locked(scratch)
+
+
+def _awaiting_authorization(scratch: ScratchOrg) -> bool:
+    """Requested here, Active at the hub (perhaps seen first by the inventory sync) but not yet authorized."""
+    return (scratch.status == "Active" and scratch.connection_id is None and scratch.requested_by_id is not None
+            and scratch.deleted_at is None)
+
+
+def _poll_locked(scratch: ScratchOrg) -> str:
+    if scratch.error_code == "AUTHORIZATION_FAILED" or (
+            scratch.status not in PENDING and not _awaiting_authorization(scratch)):
         return scratch.status
     hub = scratch.dev_hub
     client = sf_client()
@@ -134,7 +148,19 @@ def scratch_org_poll(*, scratch_id: int) -> str:
     scratch.expiration_date = parse_date(info.expiration_date) if info.expiration_date else scratch.expiration_date
     scratch.last_seen_at = timezone.now()
     if info.status == "Active":
-        scratch.connection = _authorize(scratch, info)
+        try:
+            scratch.connection = _authorize(scratch, info)
+        except salesforce.TransientSalesforceError:
+            raise  # the poll task tries again later; the AuthCode was not consumed by a failed connection
+        except (salesforce.SalesforceError, ServiceError) as exc:
+            scratch.error_code = "AUTHORIZATION_FAILED"
+            scratch.save()
+            audit_record(team=scratch.team, actor=scratch.requested_by, kind=Kind.SCRATCH_CREATE_FAILED,
+                         subject=scratch.signup_username, data={"error_code": scratch.error_code,
+                                                                 "why": salesforce.describe_error(exc)[:300]
+                                                                 if isinstance(exc, salesforce.SalesforceError)
+                                                                 else str(exc)[:300]})
+            return scratch.status
         scratch.save()
         audit_record(team=scratch.team, actor=scratch.requested_by, kind=Kind.SCRATCH_CREATED,
                      subject=scratch.signup_username, data={"dev_hub": hub.username, "org_id": scratch.org_id})
@@ -167,24 +193,11 @@ def _authorize(scratch: ScratchOrg, info: salesforce.ScratchOrgInfo) -> OrgConne
             login_url=login_url, client_id=hub.app.consumer_key, client_secret=secret, code=info.auth_code,
             redirect_uri=callback_url(), code_verifier=None))
     facts = fetch_org_facts(client, tokens)
-    owner = scratch.requested_by
-    with transaction.atomic():
-        connection, _ = OrgConnection.objects.update_or_create(
-            team=scratch.team, owner=owner, org_id=tokens.org_id, user_id=tokens.user_id,
-            defaults={"app": hub.app, "flow": hub.flow, "username": facts.identity.username,
-                      "org_name": facts.org.name, "kind": OrgConnection.Kind.SCRATCH,
-                      "edition": facts.org.organization_type,
-                      "is_devhub": False, "login_url": login_url, "instance_url": tokens.instance_url,
-                      "api_version": facts.api_version, "dev_hub": hub, "status": OrgConnection.Status.CONNECTED})
-        connection.seal("refresh_token", tokens.refresh_token)
-        connection.seal("access_token", tokens.access_token)
-        connection.access_token_issued_at = connection.last_refresh_at = timezone.now()
-        connection.save()
-        membership = Membership.objects.get(team=scratch.team, user=owner)
-        if not OrgAlias.objects.filter(user=owner, connection=connection).exists():
-            OrgAlias.objects.create(team=scratch.team, user=owner, connection=connection,
-                                    alias=alias_free(membership, scratch.requested_alias or
-                                                     scratch.signup_username.split("@")[0]))
+    membership = Membership.objects.select_related("team", "user").get(team=scratch.team, user=scratch.requested_by)
+    connection, _, _ = connection_upsert(
+        membership=membership, app=hub.app, flow=hub.flow, login_url=login_url, facts=facts, dev_hub=hub,
+        alias=scratch.requested_alias or scratch.signup_username.split("@")[0],
+        audit_data={"dev_hub": hub.username, "created_in_portal": True})
     return connection
 
 

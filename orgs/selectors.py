@@ -155,5 +155,5 @@ def health_for_member(*, membership) -> dict:
         "degraded": [c for c in connections if c.status == OrgConnection.Status.DEGRADED],
         "scratch_expiring": list(ScratchOrg.objects.filter(dev_hub_id__in=list(mine), status="Active",
                                                            deleted_at__isnull=True, expiration_date__lte=horizon)
-                                 .order_by("expiration_date")[:20]),
+                                 .select_related("dev_hub").order_by("expiration_date")[:20]),
     }

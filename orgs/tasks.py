@@ -9,7 +9,7 @@ import logging
 from celery import shared_task
 from django.db import OperationalError
 
-from orgs.refresh import SalesforceUnavailableError
+from orgs.refresh import ReauthorizationRequiredError, SalesforceUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +19,7 @@ RETRY = {
     "retry_backoff_max": 600,
     "retry_jitter": True,
     "max_retries": 8,
+    "dont_autoretry_for": (ReauthorizationRequiredError,),
     "acks_late": True,
 }
 
@@ -33,16 +34,17 @@ def connections_refresh_sweep_task() -> int:
 
 @shared_task(**RETRY)
 def connection_refresh_task(connection_id: int) -> None:
-    """Refresh one connection unless another worker already did (the service re-checks under the row lock)."""
+    """Refresh one connection unless another worker already did (the service re-checks under the row lock).
+    Transient failures raise SalesforceUnavailableError and are retried with backoff (the row shows Degraded)."""
     from orgs.models import OrgConnection
-    from orgs.refresh import ReauthorizationRequiredError, connection_access_token
+    from orgs.refresh import connection_refresh
 
     if not OrgConnection.objects.filter(pk=connection_id).exclude(status=OrgConnection.Status.NEEDS_REAUTH).exists():
         return  # gone, or waiting for a person to reconnect it
     try:
-        connection_access_token(connection_id=connection_id)
-    except ReauthorizationRequiredError:
-        return  # recorded, audited and emailed by the service; retrying cannot help
+        connection_refresh(connection_id=connection_id)
+    except (ReauthorizationRequiredError, OrgConnection.DoesNotExist):
+        return  # recorded, audited and emailed by the service (or disconnected meanwhile); retrying cannot help
 
 
 @shared_task(acks_late=True, expires=900)
@@ -55,7 +57,7 @@ def inventory_sweep_task() -> int:
 
 @shared_task(**RETRY)
 def dev_hub_inventory_task(connection_id: int) -> None:
-    from orgs.inventory import ReauthorizationRequiredError, dev_hub_sync
+    from orgs.inventory import dev_hub_sync
 
     try:
         dev_hub_sync(connection_id=connection_id)
@@ -74,12 +76,12 @@ def scratch_expiry_notify_task() -> int:
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def scratch_org_poll_task(self, scratch_id: int) -> None:
     """Poll a requested scratch org with backoff (2, 4, 8 … 30 s) until Active, Error or the create timeout."""
-    from orgs.refresh import ReauthorizationRequiredError
+    from orgs.salesforce import TransientSalesforceError
     from orgs.scratch import PENDING, scratch_org_poll
 
     try:
         status = scratch_org_poll(scratch_id=scratch_id)
-    except SalesforceUnavailableError:
+    except (SalesforceUnavailableError, TransientSalesforceError):
         status = "New"  # try again later
     except ReauthorizationRequiredError:
         return  # the Dev Hub needs reconnecting; recorded by the service

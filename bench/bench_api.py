@@ -3,7 +3,8 @@
 
     python -m bench api          (or: make bench)
 
-Needs PostgreSQL and Redis (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/api_bench, recreated;
+Needs PostgreSQL and Redis (BENCH_API_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/api_bench, dropped and
+recreated: its own variable, so `make bench` never drops the database the other benchmarks use;
 BENCH_REDIS_URL, default redis://127.0.0.1:6379/11), `wrk` (apt-get install wrk) and, for the `sf` figure, the
 pinned Salesforce CLI (tests/cli/sfcli.py installs it). Settings: production mode, 4 gunicorn sync workers
 (BENCH_WORKERS), persistent DB connections, the rate limit raised out of the way. Prints a Markdown section for
@@ -171,7 +172,7 @@ def main() -> None:
         return
     from sfsim.testing import start_simulator
 
-    database_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/api_bench")
+    database_url = os.environ.get("BENCH_API_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/api_bench")
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
     port = _free_port()
     _recreate_database(database_url)

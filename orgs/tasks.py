@@ -39,9 +39,9 @@ def connection_refresh_task(connection_id: int) -> None:
     from orgs.models import OrgConnection
     from orgs.refresh import connection_refresh
 
-    if not OrgConnection.objects.filter(pk=connection_id).exclude(status=OrgConnection.Status.NEEDS_REAUTH).exists():
-        return  # gone, or waiting for a person to reconnect it
     try:
+        # Under its row lock the service returns at once for a connection another worker just refreshed, and
+        # raises without calling Salesforce for one that waits for a person to reconnect it.
         connection_refresh(connection_id=connection_id)
     except (ReauthorizationRequiredError, OrgConnection.DoesNotExist):
         return  # recorded, audited and emailed by the service (or disconnected meanwhile); retrying cannot help

@@ -314,16 +314,19 @@ def suggest_alias(identity: salesforce.Identity, org: salesforce.OrgInfo) -> str
     return base
 
 
+def alias_pick(wanted: str, taken: set[str]) -> str:
+    """`wanted` made into a valid alias, numbered (`uat-2`, `uat-3`, …) until it is not in `taken`."""
+    base = alias_validate(re.sub(r"[^A-Za-z0-9._-]", "-", wanted).strip("-._")[:70] or "org")
+    alias, n = base, 2
+    while alias in taken:
+        alias, n = f"{base}-{n}", n + 1
+    return alias
+
+
 def alias_free(membership: Membership, wanted: str) -> str:
-    wanted = alias_validate(re.sub(r"[^A-Za-z0-9._-]", "-", wanted).strip("-._")[:70] or "org")
-    taken = set(OrgAlias.objects.filter(team=membership.team, user=membership.user,
-                                        alias__startswith=wanted).values_list("alias", flat=True))
-    if wanted not in taken:
-        return wanted
-    n = 2
-    while f"{wanted}-{n}" in taken:
-        n += 1
-    return f"{wanted}-{n}"
+    """A free alias for the member, based on `wanted`."""
+    taken = set(OrgAlias.objects.filter(team=membership.team, user=membership.user).values_list("alias", flat=True))
+    return alias_pick(wanted, taken)
 
 
 @transaction.atomic

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from orgs.connections import alias_free, alias_pick
 from orgs.models import Grant, OrgAlias, OrgConnection
 from orgs.selectors import effective_access
 from portal.accounts.models import ApiToken, AuditEvent, Membership, Team, TeamGroup, User
@@ -145,11 +146,7 @@ def member_aliases_ensure(*, membership: Membership, connection_ids) -> None:
     usernames = dict(OrgConnection.objects.filter(id__in=missing).values_list("id", "username"))
     rows = []
     for connection_id in sorted(missing):
-        base = owner_aliases.get(connection_id) or usernames[connection_id].split("@")[0] or "org"
-        base = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in base).strip("-._")[:70] or "org"
-        alias, n = base, 2
-        while alias in taken:
-            alias, n = f"{base}-{n}", n + 1
+        alias = alias_pick(owner_aliases.get(connection_id) or usernames[connection_id].split("@")[0], taken)
         taken.add(alias)
         rows.append(OrgAlias(team=membership.team, user=membership.user, connection_id=connection_id, alias=alias))
     OrgAlias.objects.bulk_create(rows, ignore_conflicts=True)
@@ -281,12 +278,10 @@ def _transfer(*, actor: User, connection: OrgConnection, new_owner: User, ip: st
     Grant.objects.filter(connection=connection, member=new_owner).delete()  # now implied by ownership
     if not OrgAlias.objects.filter(user=new_owner, connection=connection).exists():
         alias = OrgAlias.objects.filter(user=old_owner, connection=connection).first()
-        base = alias.alias if alias else connection.username.split("@")[0]
-        taken = set(OrgAlias.objects.filter(team=connection.team, user=new_owner).values_list("alias", flat=True))
-        name, n = base, 2
-        while name in taken:
-            name, n = f"{base}-{n}", n + 1
-        OrgAlias.objects.create(team=connection.team, user=new_owner, connection=connection, alias=name)
+        membership = Membership.objects.select_related("team").get(team=connection.team, user=new_owner)
+        wanted = alias.alias if alias else connection.username.split("@")[0]
+        OrgAlias.objects.create(team=connection.team, user=new_owner, connection=connection,
+                                alias=alias_free(membership, wanted))
     audit_record(team=connection.team, actor=actor, kind=Kind.ORG_TRANSFERRED, subject=connection.username, ip=ip,
                  data={**_connection_data(connection), "from": old_owner.email, "to": new_owner.email})
 

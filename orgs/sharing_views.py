@@ -1,12 +1,10 @@
 """Sharing pages: an org's Access tab, the "who can target what" matrix (and CSV), groups and policy, member
 profiles. Each view: one access call (portal.access) → form → one service call → redirect."""
 
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
@@ -20,6 +18,7 @@ from portal.access import TeamAction
 from portal.accounts.adapter import client_ip
 from portal.accounts.models import ApiToken, Membership, Team, TeamGroup
 from portal.accounts.services import ServiceError
+from portal.csv_export import csv_download
 
 LEVEL_CHOICES = [(value, label) for value, label in Grant.Level.choices]
 
@@ -181,26 +180,18 @@ def _cell_renderer():
     return render
 
 
-def _matrix_csv(team: Team, connections, members) -> HttpResponse:
+def _matrix_csv(team: Team, connections, members):
     pairs = effective_access(team=team, user_ids=[m.user_id for m in members],
                              connection_ids=[c.id for c in connections])
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="who-can-target-what-{team.code}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(["org username", "org id", "type", "status", "member", "level", "why"])
+    response, writer = csv_download(f"who-can-target-what-{team.code}.csv",
+                                    ["org username", "org id", "type", "status", "member", "level", "why"])
     for connection in connections:
         for member in members:
             found = pairs.get((member.user_id, connection.id))
             if found:
-                writer.writerow([_csv_safe(connection.username), connection.org_id, connection.type_label,
-                                 connection.get_status_display(), _csv_safe(member.user.email), found.level_label,
-                                 found.reason])
+                writer.writerow([connection.username, connection.org_id, connection.type_label,
+                                 connection.get_status_display(), member.user.email, found.level_label, found.reason])
     return response
-
-
-def _csv_safe(value: str) -> str:
-    """Neutralise spreadsheet formulas in exported text (CSV injection)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 # -- member profiles ---------------------------------------------------------------------------------------------------

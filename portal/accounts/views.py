@@ -1,12 +1,9 @@
 """People-side pages. Each view: access check (portal.access) → form → one service call → redirect."""
 
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -19,6 +16,7 @@ from portal.accounts.adapter import PENDING_INVITATION_SESSION_KEY, client_ip
 from portal.accounts.context_processors import CURRENT_TEAM_SESSION_KEY
 from portal.accounts.forms import AuditFilterForm, InvitationForm, RoleForm, TeamForm
 from portal.accounts.models import AuditEvent, Invitation, Membership
+from portal.csv_export import csv_download
 
 
 def _remember_team(request, membership: Membership) -> None:
@@ -246,21 +244,14 @@ def audit_log(request, team):
     })
 
 
-def _audit_csv(team, events) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="audit-{team.code}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(["time (UTC)", "actor", "event", "kind", "subject", "details", "ip"])
+def _audit_csv(team, events):
+    response, writer = csv_download(f"audit-{team.code}.csv",
+                                    ["time (UTC)", "actor", "event", "kind", "subject", "details", "ip"])
     for e in events.iterator():
         details = "; ".join(f"{k}={v}" for k, v in sorted(e.data.items()))
-        writer.writerow([e.created_at.strftime("%Y-%m-%d %H:%M:%S"), _csv_safe(e.actor_label), e.kind_label, e.kind,
-                         _csv_safe(e.subject), _csv_safe(details), e.ip or ""])
+        writer.writerow([e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.actor_label, e.kind_label, e.kind,
+                         e.subject, details, e.ip or ""])
     return response
-
-
-def _csv_safe(value: str) -> str:
-    """Neutralise spreadsheet formulas in exported text (CSV injection)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 def invitation(request, token):

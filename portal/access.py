@@ -12,6 +12,7 @@ from enum import StrEnum
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from orgs.models import Grant
 from portal.accounts.models import Membership
 
 Role = Membership.Role
@@ -144,23 +145,7 @@ def signing_key_for_action(user, team_code, key_code, action: TeamAction = TeamA
 # -- org connections ---------------------------------------------------------------------------------------------------
 # Levels and effective access are computed by orgs.selectors.effective_access (one place, a fixed number of queries).
 
-def _level_enum():
-    from orgs.models import Grant
-
-    return Grant.Level
-
-
-class _LevelProxy:
-    """`access.Level.VIEW/TARGET/MANAGE` without importing the orgs models at import time."""
-
-    def __getattr__(self, name):
-        return getattr(_level_enum(), name)
-
-    def __call__(self, value):
-        return _level_enum()(value)
-
-
-Level = _LevelProxy()
+Level = Grant.Level  # VIEW < TARGET < MANAGE
 
 
 def connection_level(membership: Membership, connection):

@@ -18,7 +18,6 @@ import logging
 import time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -27,6 +26,7 @@ from orgs.jwt_flow import HandOutError, connection_token_hand_out
 from portal import access
 from portal.accounts.adapter import client_ip
 from portal.accounts.tokens import api_token_authenticate
+from portal.cache import count_hit
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,8 @@ def api_view(*methods: str, authenticated: bool = True):
             if raw is None:
                 return api_error(401, "unauthorized", "Send an API token: `Authorization: Bearer op_…` (create one "
                                  "under API tokens in the portal).", headers={"WWW-Authenticate": "Bearer"})
-            token = api_token_authenticate(raw=raw, ip=client_ip(request))
+            token = api_token_authenticate(raw=raw, ip=client_ip(request),
+                                           companion=access.api_companion(raw, kwargs.get("ident")))
             if token is None:
                 return api_error(401, "unauthorized", "This API token is unknown, expired or revoked.",
                                  headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
@@ -89,12 +90,7 @@ def _rate_limit(token) -> int | None:
     limit = settings.PORTAL_API_RATE_LIMIT_PER_MINUTE
     now = time.time()
     window = int(now // RATE_WINDOW_SECONDS)
-    key = f"api-rate:{token.pk}:{window}"
-    try:
-        count = cache.incr(key)
-    except ValueError:  # first call in this window
-        count = 1 if cache.add(key, 1, timeout=RATE_WINDOW_SECONDS + 5) else cache.incr(key)
-    if count > limit:
+    if count_hit(f"api-rate:{token.pk}:{window}", RATE_WINDOW_SECONDS + 5) > limit:
         return max(1, int(RATE_WINDOW_SECONDS - now % RATE_WINDOW_SECONDS) + 1)
     return None
 

@@ -269,16 +269,63 @@ class ApiAccessError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+# Per-process cache of API resolutions: (token hash, ident) -> (team access version, connection id, Access, alias).
+# A hit is used only while the team's access version (read with the token, raised by database triggers on every
+# membership, group, grant, alias or connection-ownership change) is the one the entry was computed at; the token's
+# own validity and the connection row are read live on every call, in the token's statement (`api_companion`).
+_API_DECISIONS: dict[tuple, tuple] = {}
+_API_DECISIONS_MAX = 20_000
+
+
+def api_companion(raw_token: str | None, ident: str | None):
+    """What `api_token_authenticate` should read along with the token: the connection of a cached resolution of
+    `ident` for this token, or None."""
+    from orgs.selectors import CONNECTION_COMPANION
+    from portal.accounts.tokens import api_token_hash
+
+    if not raw_token or ident is None:
+        return None
+    cached = _API_DECISIONS.get((api_token_hash(raw_token), ident))
+    return (CONNECTION_COMPANION, cached[1]) if cached else None
+
+
 def api_connection(token, ident: str, *, need=None) -> tuple:
     """(connection, access, alias) for an alias, a username or an org id (15 or 18 characters), in that order.
 
     404 when nothing the token can see matches (unknown and invisible look the same), 403 when it is visible but
     below `need` (default: target), 409 when an org id matches several visible connections. Only candidate
-    connections are evaluated (a fixed number of queries), with the same selector as everything else.
+    connections are evaluated (a fixed number of queries), with the same selector as everything else; the answer is
+    then cached per process until the team's access version changes.
     """
-    from orgs.models import OrgAlias, OrgConnection
+    from orgs.selectors import connection_by_id
 
     need = need or Level.TARGET
+    version = getattr(token, "access_version", None)  # set by api_token_authenticate
+    key = (token.token_hash, ident)
+    cached = _API_DECISIONS.get(key) if version is not None else None
+    connection = None
+    if cached is not None and cached[0] == version:
+        _, connection_id, found, alias = cached
+        connection = getattr(token, "companion", None)
+        if connection is None or connection.pk != connection_id:
+            connection = connection_by_id(connection_id)
+        if connection is not None and connection.team_id != token.team_id:
+            connection = None
+    if connection is None:
+        connection, found, alias = _api_resolve(token, ident)
+        if version is not None:
+            if len(_API_DECISIONS) >= _API_DECISIONS_MAX:
+                _API_DECISIONS.clear()
+            _API_DECISIONS[key] = (version, connection.pk, found, alias)
+    if found.level < need:
+        raise ApiAccessError(403, "forbidden", f"You can see “{ident}” but not target it ({found}).")
+    return connection, found, alias
+
+
+def _api_resolve(token, ident: str) -> tuple:
+    """api_connection without the cache or the level check."""
+    from orgs.models import OrgAlias, OrgConnection
+
     in_team = OrgConnection.objects.filter(team_id=token.team_id)
     aliases = {}
     if token.user_id:
@@ -300,9 +347,7 @@ def api_connection(token, ident: str, *, need=None) -> tuple:
         raise ApiAccessError(409, "ambiguous", f"“{ident}” matches {len(reachable)} connections; use an alias or "
                                                "the username.")
     ((connection_id, found),) = reachable.items()
-    if found.level < need:
-        raise ApiAccessError(403, "forbidden", f"You can see “{ident}” but not target it ({found}).")
-    connection = OrgConnection.objects.select_related("app").get(pk=connection_id)
+    connection = OrgConnection.objects.get(pk=connection_id)
     alias = aliases.get(connection_id)
     if alias is None and token.user_id:
         alias = OrgAlias.objects.filter(user_id=token.user_id, connection_id=connection_id).first()

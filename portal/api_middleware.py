@@ -2,7 +2,7 @@
 
 The REST API authenticates with bearer API tokens: it uses no session, CSRF token, messages or allauth state, and
 running that middleware on every hand-out only costs time. Security headers and HTTPS redirects still apply: this
-runs after SecurityMiddleware.
+runs after SecurityMiddleware. URLs resolve against `portal.api_urlconf` (the API's patterns only).
 """
 
 from django.urls import resolve
@@ -17,6 +17,6 @@ class ApiShortcutMiddleware:
     def __call__(self, request):
         if not request.path_info.startswith(API_PREFIX):
             return self.get_response(request)
-        match = resolve(request.path_info)
+        match = resolve(request.path_info, urlconf="portal.api_urlconf")
         request.resolver_match = match
         return match.func(request, *match.args, **match.kwargs)

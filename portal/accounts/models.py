@@ -71,6 +71,25 @@ class Team(models.Model):
         return self.name
 
 
+class TeamAccessVersion(models.Model):
+    """A counter per team that the database raises whenever who-can-reach-which-org may have changed.
+
+    Triggers (orgs migration 0004) bump it on every insert, delete or relevant update of memberships, groups and
+    their members, grants, connections (owner, team, username, org id) and aliases. `portal.access` keys its
+    per-process cache of API decisions on it, so a cached decision is never used after such a change. Only those
+    triggers write it; no code saves this model.
+    """
+
+    # No database constraint: the triggers may write it while a team's rows are being deleted; a leftover row of a
+    # deleted team is harmless.
+    team = models.OneToOneField(Team, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False,
+                                related_name="+")
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.team_id}: {self.version}"
+
+
 class MembershipQuerySet(models.QuerySet):
     def owners(self):
         return self.filter(role=Membership.Role.OWNER)

@@ -14,6 +14,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from portal import hotsql
 from portal.accounts.models import AuditEvent, Invitation, Membership, Team, User
 
 Kind = AuditEvent.Kind
@@ -30,7 +31,8 @@ class ServiceError(Exception):
 
 def audit_record(*, team: Team | None, actor: User | None, kind: str, subject: str = "", ip: str | None = None,
                  data: dict | None = None) -> AuditEvent:
-    return AuditEvent.objects.create(
+    # One precompiled INSERT (portal.hotsql): every API hand-out writes an audit row.
+    return hotsql.insert(AuditEvent(
         team=team,
         actor=actor if actor and actor.pk else None,
         actor_label=actor.email if actor and actor.pk else "",
@@ -38,7 +40,7 @@ def audit_record(*, team: Team | None, actor: User | None, kind: str, subject: s
         subject=subject,
         ip=ip,
         data=data or {},
-    )
+    ))
 
 
 # -- teams -------------------------------------------------------------------------------------------------------------

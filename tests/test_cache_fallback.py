@@ -37,3 +37,25 @@ def test_the_fallback_cache_is_a_cache(redis_down):
     assert cache.incr("k") == 42 and cache.get("k") == 42
     cache.delete("k")
     assert cache.get("k") is None
+
+
+def test_count_hit_counts_in_a_window_with_redis_down(redis_down):
+    from portal.cache import count_hit
+
+    assert [count_hit("hits", 60) for _ in range(3)] == [1, 2, 3]
+
+
+@pytest.mark.redis
+def test_count_hit_is_one_atomic_counter_with_an_expiry_in_redis(settings):
+    import redis
+
+    from portal.cache import count_hit
+
+    settings.CACHES = {"default": {"BACKEND": "portal.cache.FallbackRedisCache",
+                                   "LOCATION": settings.TEST_REDIS_URL, "KEY_PREFIX": "count-hit-test"}}
+    backend = caches["default"]
+    backend.delete("hits")
+    assert [count_hit("hits", 60) for _ in range(3)] == [1, 2, 3]
+    ttl = redis.Redis.from_url(settings.TEST_REDIS_URL).ttl(backend.make_and_validate_key("hits"))
+    assert 0 < ttl <= 60  # the window ends: set on the first hit, not pushed back by later ones
+    backend.delete("hits")

@@ -14,11 +14,12 @@ once per episode, and raise `ReauthorizationRequiredError`.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from orgs import crypto, salesforce
@@ -124,6 +125,27 @@ def connection_refresh(*, connection_id: int, force: bool = False, max_age: time
             _store_tokens(connection, tokens)
             return _issued(connection, tokens.access_token)
     raise failure
+
+
+def connections_refresh_batch(connection_ids: list[int], *, budget_seconds: float = 60.0
+                              ) -> tuple[int | None, list[int]]:
+    """Refresh due connections one after another, each exactly as `connection_refresh` does (its own row lock and
+    transaction; a connection refreshed meanwhile is left as it is), for the sweep's batches.
+
+    Stops at the first transient failure (Salesforce is probably unwell: the rest should back off individually) or
+    when `budget_seconds` have passed. Returns (the id that failed transiently or None, the ids not tried).
+    Permanent failures are recorded by `connection_refresh` and the batch goes on."""
+    deadline = time.monotonic() + budget_seconds
+    for index, connection_id in enumerate(connection_ids):
+        if time.monotonic() > deadline:
+            return None, connection_ids[index:]
+        try:
+            connection_refresh(connection_id=connection_id)
+        except (ReauthorizationRequiredError, OrgConnection.DoesNotExist):
+            continue  # recorded, audited and emailed (or disconnected meanwhile)
+        except (SalesforceUnavailableError, OperationalError):
+            return connection_id, connection_ids[index + 1:]
+    return None, []
 
 
 def _renew(connection: OrgConnection) -> salesforce.TokenResponse:

@@ -15,7 +15,8 @@ from django.utils import timezone
 from orgs.models import OrgConnection
 
 log = logging.getLogger(__name__)
-SWEEP_BATCH = 5000
+SWEEP_BATCH = 5000  # connections per sweep
+REFRESH_BATCH = 20  # connections per refresh task (about 2–10 s of Salesforce round trips)
 
 
 def due_connections():
@@ -29,12 +30,13 @@ def due_connections():
                     | Q(last_refresh_at__isnull=True) | Q(last_refresh_at__lt=idle)))
 
 
-def _enqueue(task, ids: list[int]) -> None:
-    """Publish after commit; if the broker is down the next sweep catches up (the database is the truth)."""
+def _enqueue(task, arguments: list) -> None:
+    """Publish `task(argument)` for each after commit; if the broker is down the next sweep catches up (the
+    database is the truth)."""
     def publish():
-        for pk in ids:
+        for argument in arguments:
             try:
-                task.delay(pk)
+                task.delay(argument)
             except Exception as exc:  # noqa: BLE001 - broker outage: log once, leave it to the next sweep
                 log.error("could not enqueue %s (%s); the next sweep will retry", task.name, type(exc).__name__)
                 return
@@ -43,12 +45,13 @@ def _enqueue(task, ids: list[int]) -> None:
 
 
 def connections_refresh_sweep() -> int:
-    from orgs.tasks import connection_refresh_task
+    """Enqueue the due connections, oldest first, in batches of REFRESH_BATCH ids per task."""
+    from orgs.tasks import connections_refresh_batch_task
 
     with transaction.atomic():
         ids = list(due_connections().order_by("access_token_issued_at", "pk")
                    .select_for_update(skip_locked=True).values_list("pk", flat=True)[:SWEEP_BATCH])
-        _enqueue(connection_refresh_task, ids)
+        _enqueue(connections_refresh_batch_task, [ids[i:i + REFRESH_BATCH] for i in range(0, len(ids), REFRESH_BATCH)])
     log.info("refresh sweep: %d connection(s) due", len(ids))
     return len(ids)
 

@@ -5,6 +5,7 @@ idempotent: a redelivered or duplicated task finds the work done (a fresh token,
 """
 
 import logging
+import random
 
 from celery import shared_task
 from django.db import OperationalError
@@ -45,6 +46,28 @@ def connection_refresh_task(connection_id: int) -> None:
         connection_refresh(connection_id=connection_id)
     except (ReauthorizationRequiredError, OrgConnection.DoesNotExist):
         return  # recorded, audited and emailed by the service (or disconnected meanwhile); retrying cannot help
+
+
+@shared_task(acks_late=True, soft_time_limit=150, time_limit=180)
+def connections_refresh_batch_task(connection_ids: list[int]) -> None:
+    """The sweep's unit of work: refresh a batch of due connections one after another, so Celery's own cost per
+    task (decode, ack, logging: several ms) is paid once per batch, not once per connection. Each refresh is the same
+    as `connection_refresh_task`'s and idempotent, so a redelivered batch redoes nothing that was done.
+
+    At the first transient failure the failed connection (after a first backoff) and the untried rest are handed to
+    `connection_refresh_task`, which owns retries; so is whatever a 60 s budget did not reach."""
+    from orgs.refresh import connections_refresh_batch
+
+    failed, untried = connections_refresh_batch(connection_ids)
+    try:
+        if failed is not None:
+            log.info("refresh batch: connection %s failed transiently; %d untried handed over", failed, len(untried))
+            connection_refresh_task.apply_async((failed,), countdown=random.uniform(0, RETRY["retry_backoff"]))
+        for connection_id in untried:
+            connection_refresh_task.delay(connection_id)
+    except Exception as exc:  # noqa: BLE001 - broker trouble: the connections stay due for the next sweep
+        log.error("refresh batch: could not hand over %d connection(s) (%s); the next sweep will retry",
+                  len(untried) + (failed is not None), type(exc).__name__)
 
 
 @shared_task(acks_late=True, expires=900)

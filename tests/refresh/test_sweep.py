@@ -99,11 +99,35 @@ def test_broker_messages_carry_ids_only(world, sim, sim_app, django_capture_on_c
     finally:
         app.conf.task_always_eager, app.conf.broker_url = old
         broker.delete("celery")
-    assert len(raw) == 3
+    assert len(raw) == 1  # one batch of up to REFRESH_BATCH ids
     for message in raw:
         envelope = json.loads(message)
         body = base64.b64decode(envelope["body"]).decode()
         args, kwargs, _ = json.loads(body)
-        assert envelope["headers"]["task"] == "orgs.tasks.connection_refresh_task"
-        assert len(args) == 1 and isinstance(args[0], int) and kwargs == {}
+        assert envelope["headers"]["task"] == "orgs.tasks.connections_refresh_batch_task"
+        assert args == [sorted(c.pk for c in rows)] and kwargs == {}  # ids only, oldest first
         assert find_leaks(message.decode() + body, canaries) == []
+
+
+@pytest.mark.redis
+def test_the_sweep_publishes_batches_of_refresh_batch_ids(world, sim, sim_app, django_capture_on_commit_callbacks):
+    import redis
+
+    from orgs.sweeps import REFRESH_BATCH
+    from portal.celery import app
+
+    rows = seed(world, sim, sim_app, REFRESH_BATCH * 2 + 3)
+    broker = redis.Redis.from_url(settings.TEST_REDIS_URL)
+    broker.delete("celery")
+    old = app.conf.task_always_eager, app.conf.broker_url
+    app.conf.task_always_eager, app.conf.broker_url = False, settings.TEST_REDIS_URL
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert connections_refresh_sweep() == len(rows)
+        raw = broker.lrange("celery", 0, -1)
+    finally:
+        app.conf.task_always_eager, app.conf.broker_url = old
+        broker.delete("celery")
+    batches = [json.loads(base64.b64decode(json.loads(m)["body"]))[0][0] for m in reversed(raw)]  # LPUSHed
+    assert [len(b) for b in batches] == [REFRESH_BATCH, REFRESH_BATCH, 3]
+    assert sum(batches, []) == [c.pk for c in rows]  # all of them, once, oldest first (seeded in order)

@@ -15,7 +15,9 @@ from orgs.refresh import ReauthorizationRequiredError, SalesforceUnavailableErro
 from orgs.scratch import scratch_definition, scratch_org_create, scratch_org_poll
 from orgs.tasks import connection_refresh_task
 from portal.accounts.models import AuditEvent, Membership
-from tests.workers.conftest import SANDBOX_USER, connect
+from tests.workers.conftest import HUB_USER, SANDBOX_USER, connect
+
+OTHER_USER = "pkg@acme.example"
 
 
 def stale(connection):
@@ -106,6 +108,37 @@ def test_refresh_task_raises_transient_failures_for_retry_and_swallows_permanent
     assert conn.status == "needs_reauth"
     calls = len(sim.log())
     assert connection_refresh_task.run(conn.pk) is None and len(sim.log()) == calls  # no call to Salesforce
+
+
+def test_a_refresh_batch_goes_on_past_permanent_failures_and_stops_at_a_transient_one(world, sim, sim_app,
+                                                                                      monkeypatch):
+    from orgs import tasks
+    from orgs.refresh import connections_refresh_batch
+
+    ok, revoked, later = (connect(world, sim, sim_app, user) for user in (SANDBOX_USER, HUB_USER, OTHER_USER))
+    for conn in (ok, revoked, later):
+        stale(conn)
+    sim.revoke_user(HUB_USER)
+    assert connections_refresh_batch([ok.pk, revoked.pk, later.pk]) == (None, [])
+    statuses = dict(OrgConnection.objects.filter(pk__in=[ok.pk, revoked.pk, later.pk]).values_list("pk", "status"))
+    assert statuses == {ok.pk: "connected", revoked.pk: "needs_reauth", later.pk: "connected"}
+
+    for conn in (ok, later):
+        stale(conn)
+    calls = len(sim.log())
+    sim.configure(fail_rate=1.0, fail_mode="503")
+    assert connections_refresh_batch([ok.pk, later.pk]) == (ok.pk, [later.pk])  # stops at the first
+    assert len(sim.log()) == calls + 1  # `later` was not tried
+    assert OrgConnection.objects.get(pk=ok.pk).status == "degraded"
+    assert connections_refresh_batch([later.pk], budget_seconds=-1) == (None, [later.pk])  # out of time
+
+    handed = []  # the task hands both to connection_refresh_task (its retries), the failed one after a backoff
+    monkeypatch.setattr(tasks.connection_refresh_task, "apply_async",
+                        lambda args, countdown: handed.append((args[0], countdown)))
+    monkeypatch.setattr(tasks.connection_refresh_task, "delay", lambda pk: handed.append((pk, 0)))
+    tasks.connections_refresh_batch_task.run([ok.pk, later.pk])
+    assert [pk for pk, _ in handed] == [ok.pk, later.pk]
+    assert 0 <= handed[0][1] <= tasks.RETRY["retry_backoff"] and handed[1][1] == 0
 
 
 def test_scratch_org_seen_active_by_the_inventory_first_is_still_authorized(world, sim, hub):

@@ -229,10 +229,12 @@ at concurrency 8 (p95 {health['p95']:.2f} ms).
 
 Target (≥ 1,000 requests/s at concurrency 8 with p95 < 10 ms): **{verdict}**.
 
-What the hand-out costs beyond a bare JSON view ({query_count} SQL statements per request, counted in-process):
+What the hand-out costs beyond a bare JSON view ({query_count} SQL statements per warm request, counted in-process):
 {chr(10).join(f"- `{q}`" for q in queries)}
-- Redis: one `INCR` (rate limit); AES-256-GCM decryption of the cached token (envelope: unwrap DEK + decrypt);
-  the audit row is one INSERT per hand-out (required: every hand-out is audited). `/api/v1/` skips the session,
-  CSRF, messages and allauth middleware.
+- the first: token, team, user, the team's access version and the connection row of the cached (token, alias)
+  resolution, one precompiled and prepared statement; the second: the audit row (every hand-out is audited);
+- Redis: one round trip (the rate limit's INCR/EXPIRE script); AES-256-GCM decryption of the cached token;
+- no `SELECT 1` health check (portal.postgres checks the socket); `/api/v1/` skips the session, CSRF, messages and
+  allauth middleware and resolves against the API's URLs only.
 """
     print(report)

@@ -19,6 +19,7 @@ from orgs.models import ConnectedApp, OrgAlias
 from portal import access
 from portal.access import TeamAction
 from portal.accounts.adapter import client_ip
+from portal.accounts.reauth import recent_authentication_required
 from portal.accounts.services import ServiceError
 
 
@@ -43,6 +44,7 @@ class JwtConnectionForm(LoginHostMixin):
 
 
 @login_required
+@recent_authentication_required
 def jwt_connect(request, team):
     membership = access.membership_for_action(request.user, team, TeamAction.CREATE_JWT_CONNECTION)
     form = JwtConnectionForm(request.POST if request.method == "POST" else None, team=membership.team)
@@ -81,6 +83,7 @@ def _private(response):
 @login_required
 @require_POST
 @never_cache
+@recent_authentication_required
 def org_token(request, team, connection):
     try:
         membership, connection, alias, issued = _hand_out(request, team, connection, "web")
@@ -95,6 +98,7 @@ def org_token(request, team, connection):
 @login_required
 @require_POST
 @never_cache
+@recent_authentication_required
 def org_open(request, team, connection):
     try:
         membership, connection, alias, issued = _hand_out(request, team, connection, "open")

@@ -24,6 +24,7 @@ from orgs.selectors import access_for_member
 from portal import access
 from portal.access import TeamAction
 from portal.accounts.adapter import client_ip
+from portal.accounts.reauth import recent_authentication_required
 
 SECRET_FIELDS = ("consumer_secret", "secret", "passphrase", "private_key")
 
@@ -257,6 +258,7 @@ def org_list(request, team):
 
 
 @login_required
+@recent_authentication_required
 def connect(request, team):
     membership = access.membership_for_action(request.user, team, TeamAction.CONNECT_ORG)
     form = ConnectForm(request.POST if request.method == "POST" else None, team=membership.team)
@@ -347,6 +349,7 @@ def org_default(request, team, connection):
 
 @login_required
 @require_POST
+@recent_authentication_required
 def org_reconnect(request, team, connection):
     membership, connection, _ = access.connection_for_user(request.user, team, connection, access.Level.MANAGE)
     try:

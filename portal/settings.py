@@ -208,6 +208,9 @@ try:
     PORTAL_SCRATCH_CREATE_TIMEOUT = _env_int("PORTAL_SCRATCH_CREATE_TIMEOUT", 900)  # seconds to wait for Active
     # The REST API: access-token hand-outs per API token per minute.
     PORTAL_API_RATE_LIMIT_PER_MINUTE = _env_int("PORTAL_API_RATE_LIMIT_PER_MINUTE", 120)
+    # Handing out or revealing a token, connecting an org, changing a role: an authentication within this many seconds
+    # (portal/accounts/reauth.py), else allauth's re-authentication page first.
+    PORTAL_REAUTHENTICATION_SECONDS = _env_int("PORTAL_REAUTHENTICATION_SECONDS", 300)
     PORTAL_INVITATION_DAYS = _env_int("PORTAL_INVITATION_DAYS", 7)
     PORTAL_PURGE_INVITATIONS_EVERY = _env_int("PORTAL_PURGE_INVITATIONS_EVERY", 3600)  # seconds
 
@@ -346,6 +349,7 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Org Portal] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PORTAL_HTTPS else "http"
 ACCOUNT_PRESERVE_USERNAME_CASING = False
+ACCOUNT_REAUTHENTICATION_TIMEOUT = PORTAL_REAUTHENTICATION_SECONDS  # noqa: F821 - set above, in the env block
 # allauth's rate limits stay at their defaults (login failures, signups, password resets, confirmations).
 # Behind a reverse proxy, set PORTAL_TRUSTED_PROXY_COUNT so the client IP is not taken from a spoofable header.
 ALLAUTH_TRUSTED_PROXY_COUNT = int(os.environ.get("PORTAL_TRUSTED_PROXY_COUNT", "0") or 0)

@@ -30,6 +30,34 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=f"{marker} unavailable outside CI (see NOTICE above)"))
 
 
+def record_login(client, user, *, seconds_ago: float = 0) -> None:
+    """Record in the client's session what a real login records (allauth's authentication records), `seconds_ago`."""
+    from allauth.account.internal.flows.login import AUTHENTICATION_METHODS_SESSION_KEY, record_authentication
+    from django.http import HttpRequest
+
+    request = HttpRequest()
+    request.session, request.user = client.session, user
+    record_authentication(request, user, method="password", email=user.email)
+    request.session[AUTHENTICATION_METHODS_SESSION_KEY][-1]["at"] -= seconds_ago
+    request.session.save()
+
+
+@pytest.fixture(autouse=True)
+def _force_login_records_an_authentication(monkeypatch):
+    """A real login records its method and time in the session; Client.force_login does not. Make it record one, as
+    a password login just now would, so the recent-authentication rule (portal/accounts/reauth.py) sees an ordinary
+    fresh session. tests/accounts/test_reauthentication.py ages the record to prove the rule."""
+    from django.test import Client
+
+    original = Client.force_login
+
+    def force_login(self, user, backend=None):
+        original(self, user, backend)
+        record_login(self, user)
+
+    monkeypatch.setattr(Client, "force_login", force_login)
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache():
     from django.core.cache import cache

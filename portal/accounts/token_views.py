@@ -18,6 +18,7 @@ from portal.access import TeamAction
 from portal.accounts import tokens
 from portal.accounts.adapter import client_ip
 from portal.accounts.models import ApiToken
+from portal.accounts.reauth import recent_authentication_required
 from portal.accounts.services import ServiceError
 
 EXPIRY_CHOICES = [("30", "30 days"), ("7", "7 days"), ("90", "90 days"), ("365", "1 year"), ("never", "Never")]
@@ -56,6 +57,7 @@ def _page(request, membership, form, status=200):
 
 @login_required
 @never_cache
+@recent_authentication_required
 def token_list(request, team):
     membership = access.membership_for_action(request.user, team, TeamAction.CREATE_PERSONAL_TOKEN)
     can_service = access.team_allows(membership, TeamAction.MANAGE_SERVICE_TOKENS)

@@ -16,6 +16,7 @@ from portal.accounts.adapter import PENDING_INVITATION_SESSION_KEY, client_ip
 from portal.accounts.context_processors import CURRENT_TEAM_SESSION_KEY
 from portal.accounts.forms import AuditFilterForm, InvitationForm, RoleForm, TeamForm
 from portal.accounts.models import AuditEvent, Invitation, Membership
+from portal.accounts.reauth import recent_authentication_required
 from portal.csv_export import csv_download
 
 
@@ -139,6 +140,7 @@ def invitation_revoke(request, team, invitation):
 
 @login_required
 @require_POST
+@recent_authentication_required
 def member_role(request, team, member):
     membership = access.membership_for_action(request.user, team, TeamAction.MANAGE_MEMBERS)
     target = access.target_membership_for_action(membership, member)

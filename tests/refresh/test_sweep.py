@@ -79,27 +79,33 @@ def test_two_concurrent_sweeps_refresh_each_due_connection_exactly_once(world, s
     assert due_connections().count() == 0
 
 
-@pytest.mark.redis
-def test_broker_messages_carry_ids_only(world, sim, sim_app, django_capture_on_commit_callbacks):
+def sweep_onto_redis(capture_on_commit) -> tuple[int, list[bytes]]:
+    """Run one sweep publishing to the real Redis broker (not eagerly); (connections due, raw messages in publish
+    order)."""
     import redis
 
     from portal.celery import app
 
-    rows = seed(world, sim, sim_app, 3)
-    canaries = {f"refresh{i}": c.reveal("refresh_token") for i, c in enumerate(rows)}
-    canaries.update({f"access{i}": c.reveal("access_token") for i, c in enumerate(rows)})
     broker = redis.Redis.from_url(settings.TEST_REDIS_URL)
     broker.delete("celery")
     old = app.conf.task_always_eager, app.conf.broker_url
     app.conf.task_always_eager, app.conf.broker_url = False, settings.TEST_REDIS_URL
     try:
-        with django_capture_on_commit_callbacks(execute=True):
-            assert connections_refresh_sweep() == 3
-        raw = broker.lrange("celery", 0, -1)
+        with capture_on_commit(execute=True):
+            due = connections_refresh_sweep()
+        return due, list(reversed(broker.lrange("celery", 0, -1)))  # LPUSHed: newest first
     finally:
         app.conf.task_always_eager, app.conf.broker_url = old
         broker.delete("celery")
-    assert len(raw) == 1  # one batch of up to REFRESH_BATCH ids
+
+
+@pytest.mark.redis
+def test_broker_messages_carry_ids_only(world, sim, sim_app, django_capture_on_commit_callbacks):
+    rows = seed(world, sim, sim_app, 3)
+    canaries = {f"refresh{i}": c.reveal("refresh_token") for i, c in enumerate(rows)}
+    canaries.update({f"access{i}": c.reveal("access_token") for i, c in enumerate(rows)})
+    due, raw = sweep_onto_redis(django_capture_on_commit_callbacks)
+    assert due == 3 and len(raw) == 1  # one batch of up to REFRESH_BATCH ids
     for message in raw:
         envelope = json.loads(message)
         body = base64.b64decode(envelope["body"]).decode()
@@ -111,23 +117,11 @@ def test_broker_messages_carry_ids_only(world, sim, sim_app, django_capture_on_c
 
 @pytest.mark.redis
 def test_the_sweep_publishes_batches_of_refresh_batch_ids(world, sim, sim_app, django_capture_on_commit_callbacks):
-    import redis
-
     from orgs.sweeps import REFRESH_BATCH
-    from portal.celery import app
 
     rows = seed(world, sim, sim_app, REFRESH_BATCH * 2 + 3)
-    broker = redis.Redis.from_url(settings.TEST_REDIS_URL)
-    broker.delete("celery")
-    old = app.conf.task_always_eager, app.conf.broker_url
-    app.conf.task_always_eager, app.conf.broker_url = False, settings.TEST_REDIS_URL
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            assert connections_refresh_sweep() == len(rows)
-        raw = broker.lrange("celery", 0, -1)
-    finally:
-        app.conf.task_always_eager, app.conf.broker_url = old
-        broker.delete("celery")
-    batches = [json.loads(base64.b64decode(json.loads(m)["body"]))[0][0] for m in reversed(raw)]  # LPUSHed
+    due, raw = sweep_onto_redis(django_capture_on_commit_callbacks)
+    assert due == len(rows)
+    batches = [json.loads(base64.b64decode(json.loads(m)["body"]))[0][0] for m in raw]
     assert [len(b) for b in batches] == [REFRESH_BATCH, REFRESH_BATCH, 3]
     assert sum(batches, []) == [c.pk for c in rows]  # all of them, once, oldest first (seeded in order)

@@ -1,15 +1,14 @@
 """orgs.refresh against the simulator: cache, rotation, the row lock under concurrency, failure classification."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection as db_connection
 from django.utils import timezone
 
 from orgs import refresh, salesforce
 from orgs.models import OrgConnection
 from portal.accounts.models import AuditEvent
+from tests.concurrency import at_once
 from tests.sharing.conftest import make_connection
 
 USER = "dev@acme.example.uat"
@@ -66,23 +65,7 @@ def test_twenty_concurrent_callers_cause_exactly_one_refresh(world, sim, sim_app
     c.save()
     sim.configure(latency_ms=100)  # widen the window in which callers overlap
     sim.clear_log()
-    results, errors = [], []
-    barrier = threading.Barrier(20)
-
-    def call():
-        try:
-            barrier.wait()
-            results.append(refresh.connection_access_token(connection_id=c.pk).access_token)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-        finally:
-            db_connection.close()
-
-    threads = [threading.Thread(target=call) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = at_once(20, lambda: refresh.connection_access_token(connection_id=c.pk).access_token)
     assert errors == []
     assert len(set(results)) == 1  # everyone got the same new token
     assert [e["outcome"] for e in refreshes(sim)] == ["rotated"]

@@ -14,10 +14,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import threading
 
 import pytest
-from django.db import connection as db_connection
 
 from orgs import refresh
 from orgs.models import OrgConnection
@@ -25,6 +23,7 @@ from orgs.sweeps import connections_refresh_sweep, due_connections
 from orgs.tasks import connection_refresh_task
 from portal.accounts.models import AuditEvent
 from tests.canaries import find_leaks
+from tests.concurrency import at_once
 from tests.workers.reliability_procs import (
     RedisServer,
     Workers,
@@ -93,26 +92,12 @@ def test_twenty_threads_and_two_workers_refresh_a_rotating_connection_once(world
     sim.configure(latency_ms=400)  # every caller is waiting for the lock while the winner talks to Salesforce
     sim.clear_log()
 
-    results, errors = [], []
-    barrier = threading.Barrier(21)
+    def publish_two():  # one message per worker (prefetch 1, concurrency 1), at the same moment as the callers
+        connection_refresh_task.delay(conn.pk)
+        connection_refresh_task.delay(conn.pk)
 
-    def call():
-        try:
-            barrier.wait()
-            results.append(refresh.connection_access_token(connection_id=conn.pk).access_token)
-        except Exception as exc:  # noqa: BLE001 - asserted below
-            errors.append(exc)
-        finally:
-            db_connection.close()
-
-    threads = [threading.Thread(target=call) for _ in range(20)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    connection_refresh_task.delay(conn.pk)  # one message per worker (prefetch 1, concurrency 1)
-    connection_refresh_task.delay(conn.pk)
-    for t in threads:
-        t.join(timeout=60)
+    results, errors = at_once(20, lambda: refresh.connection_access_token(connection_id=conn.pk).access_token,
+                              also=publish_two)
     done = "Task orgs.tasks.connection_refresh_task"
     wait_for(lambda: rel_workers.logs().count("succeeded in") >= 2, timeout=30, what="both worker tasks to finish",
              diagnostics=rel_workers.logs)

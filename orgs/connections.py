@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from orgs import crypto, salesforce
+from orgs import crypto, egress, salesforce
 from orgs.models import ConnectedApp, OrgAlias, OrgConnection
 from orgs.services import allowed_hosts, callback_url, connected_app_confirm_secret
 from portal.accounts.models import AuditEvent, Membership, User
@@ -56,6 +56,11 @@ def sf_client() -> salesforce.SalesforceClient:
     if session is None:
         session = _local.session = requests.Session()
         session.trust_env = any(os.environ.get(n) or os.environ.get(n.lower()) for n in _ENV_SETTINGS)
+        # Connect to public addresses only, except the hosts the operator allowlisted by name (read per connection,
+        # so a settings change applies to this cached session too).
+        adapter = egress.PublicAddressAdapter(trusted=lambda: {entry.host for entry in allowed_hosts().entries})
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
     return salesforce.SalesforceClient(session, allowed=allowed_hosts(),
                                        connect_timeout=settings.PORTAL_SALESFORCE_CONNECT_TIMEOUT,
                                        read_timeout=settings.PORTAL_SALESFORCE_READ_TIMEOUT)

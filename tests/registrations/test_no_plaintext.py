@@ -1,4 +1,5 @@
-"""No plaintext at rest: canary secrets entered through the real pages appear nowhere in pg_dump or the logs."""
+"""No plaintext at rest: canary secrets entered through the real pages appear nowhere in pg_dump, the logs, or the
+database's physical files and WAL after a CHECKPOINT (SECURITY.md §2.9)."""
 
 import logging
 import re
@@ -27,6 +28,52 @@ def pg_dump() -> str:
     return result.stdout
 
 
+def physical_hits(canaries: dict[str, str], *, since: float) -> list[str]:
+    """Files of this database and WAL segments written since `since` that contain a canary's bytes, after a
+    CHECKPOINT. Needs PostgreSQL on this machine with a readable data directory (required under CI)."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")
+        cursor.execute("SHOW data_directory")
+        datadir = Path(cursor.fetchone()[0])
+        cursor.execute("SELECT oid FROM pg_database WHERE datname = current_database()")
+        oid = cursor.fetchone()[0]
+    roots = [datadir / "base" / str(oid), datadir / "pg_wal"]
+    if not all(root.is_dir() for root in roots):
+        if settings.CI:
+            raise AssertionError(f"CI=true but PostgreSQL's data directory {datadir} is not readable here")
+        pytest.skip(f"PostgreSQL's data directory {datadir} is not readable from this process")
+    pattern = re.compile(b"|".join(re.escape(value.encode()) for value in canaries.values()))
+    hits = []
+    for root in roots:
+        for path in root.rglob("*"):
+            if path.is_file() and (root.name != "pg_wal" or path.stat().st_mtime >= since):
+                if pattern.search(path.read_bytes()):
+                    hits.append(str(path))
+    return hits
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_physical_check_finds_plaintext_in_table_files_and_wal():
+    """The physical detector works: a plaintext value written and checkpointed is found."""
+    import time
+
+    start = time.time() - 1
+    canary = new_canary("phys")
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE canary_probe (v text)")
+        try:
+            cursor.execute("INSERT INTO canary_probe VALUES (%s)", [canary])
+            hits = physical_hits({"probe": canary}, since=start)
+        finally:
+            cursor.execute("DROP TABLE canary_probe")
+    assert any("/base/" in h for h in hits) and any("pg_wal" in h for h in hits), hits
+
+
 def test_canary_encodings_are_found_when_present():
     """The detector itself works, so a clean result means something."""
     canary = new_canary("x")
@@ -40,6 +87,9 @@ def test_canary_encodings_are_found_when_present():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_no_plaintext_secret_in_the_database_dump_or_the_logs(world, client, caplog):
+    import time
+
+    start = time.time() - 1
     caplog.set_level(logging.DEBUG)
     team = world.team.code
     client.post(reverse("account_login"), {"login": world.admin.email, "password": PASSWORD})
@@ -87,3 +137,4 @@ def test_no_plaintext_secret_in_the_database_dump_or_the_logs(world, client, cap
     assert find_leaks(dump, canaries) == []
     logs = "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records)
     assert find_leaks(logs, canaries) == []
+    assert physical_hits(canaries, since=start) == []  # table files, indexes, TOAST and the WAL written meanwhile

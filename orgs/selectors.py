@@ -113,18 +113,8 @@ def effective_access(*, team, user_ids=None, connection_ids=None) -> dict[tuple[
     return result
 
 
-_CONNECTION = hotsql.Projection(OrgConnection, "c")
 # A connection read in the same statement as an API token (portal.access.api_companion); same team only.
 CONNECTION_COMPANION = hotsql.Companion(OrgConnection, "c", "c.id = %s AND c.team_id = t.team_id")
-_CONNECTION_QUERY = hotsql.Query(lambda connection: (
-    f"SELECT {_CONNECTION.columns(connection)} FROM {OrgConnection._meta.db_table} c "  # noqa: S608 - identifiers
-    f"WHERE c.id = %s"))
-
-
-def connection_by_id(connection_id: int) -> OrgConnection | None:
-    """One connection row (no related rows), by a precompiled statement: the API hand-out's per-call read."""
-    row = _CONNECTION_QUERY.fetch_one([connection_id], _CONNECTION)
-    return row[0] if row else None
 
 
 def access_for_member(*, membership: Membership) -> dict[int, Access]:

@@ -295,10 +295,9 @@ def api_connection(token, ident: str, *, need=None) -> tuple:
     404 when nothing the token can see matches (unknown and invisible look the same), 403 when it is visible but
     below `need` (default: target), 409 when an org id matches several visible connections. Only candidate
     connections are evaluated (a fixed number of queries), with the same selector as everything else; the answer is
-    then cached per process until the team's access version changes.
+    then cached per process until the team's access version changes. A cached answer is used together with the
+    connection row `api_companion` had read with the token; without that row it is resolved again.
     """
-    from orgs.selectors import connection_by_id
-
     need = need or Level.TARGET
     version = getattr(token, "access_version", None)  # set by api_token_authenticate
     key = (token.token_hash, ident)
@@ -306,11 +305,9 @@ def api_connection(token, ident: str, *, need=None) -> tuple:
     connection = None
     if cached is not None and cached[0] == version:
         _, connection_id, found, alias = cached
-        connection = getattr(token, "companion", None)
-        if connection is None or connection.pk != connection_id:
-            connection = connection_by_id(connection_id)
-        if connection is not None and connection.team_id != token.team_id:
-            connection = None
+        companion = getattr(token, "companion", None)  # the connection row, read with the token (same team only)
+        if companion is not None and companion.pk == connection_id:
+            connection = companion
     if connection is None:
         connection, found, alias = _api_resolve(token, ident)
         if version is not None:

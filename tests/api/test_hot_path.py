@@ -159,19 +159,20 @@ def test_every_access_relevant_write_raises_the_version_and_refreshes_do_not(wor
 
 
 def test_hotsql_reads_what_the_orm_reads(world, orgs, make_token):
-    from orgs.selectors import connection_by_id
+    from orgs.selectors import CONNECTION_COMPANION
     from portal.accounts.tokens import _token_with_team_and_user
 
     issued = make_token(world.owner, expires_at=None)
-    token = _token_with_team_and_user(issued.token.token_hash)
+    token = _token_with_team_and_user(issued.token.token_hash, (CONNECTION_COMPANION, orgs.sandbox.pk))
     orm = ApiToken.objects.select_related("team", "user").get(pk=issued.token.pk)
     for fast, slow in ((token, orm), (token.team, orm.team), (token.user, orm.user),
-                       (connection_by_id(orgs.sandbox.pk), OrgConnection.objects.get(pk=orgs.sandbox.pk))):
+                       (token.companion, OrgConnection.objects.get(pk=orgs.sandbox.pk))):
         for field in slow._meta.concrete_fields:
             assert getattr(fast, field.attname) == getattr(slow, field.attname), field.name
     assert token.access_version == version(world.team)
-    assert connection_by_id(orgs.sandbox.pk).reveal("access_token") == orgs.sandbox.reveal("access_token")
-    assert connection_by_id(10**9) is None
+    assert token.companion.reveal("access_token") == orgs.sandbox.reveal("access_token")
+    missing = _token_with_team_and_user(issued.token.token_hash, (CONNECTION_COMPANION, 10**9))
+    assert missing is not None and missing.companion is None
 
 
 def test_hotsql_insert_stores_what_the_orm_would(world):

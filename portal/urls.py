@@ -12,7 +12,7 @@ urlpatterns = [
     path("", include("orgs.ops_urls")),  # health dashboard, scratch orgs (workers)
     path("", include("orgs.jwt_urls")),  # JWT connections, web access-token hand-out, Open in Salesforce
     path("", include("portal.accounts.token_urls")),  # API tokens
-    path("api/v1/", include("orgs.api_urls")),  # the REST API
+    path("", include("portal.api_urlconf")),  # the REST API at /api/v1/ (also resolved alone by ApiShortcutMiddleware)
     path("admin/", admin.site.urls),
     path("favicon.ico", RedirectView.as_view(url="/static/img/favicon.svg", permanent=True)),
 ]

@@ -349,7 +349,7 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Org Portal] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PORTAL_HTTPS else "http"
 ACCOUNT_PRESERVE_USERNAME_CASING = False
-ACCOUNT_REAUTHENTICATION_TIMEOUT = PORTAL_REAUTHENTICATION_SECONDS  # noqa: F821 - set above, in the env block
+ACCOUNT_REAUTHENTICATION_TIMEOUT = PORTAL_REAUTHENTICATION_SECONDS
 # allauth's rate limits stay at their defaults (login failures, signups, password resets, confirmations).
 # Behind a reverse proxy, set PORTAL_TRUSTED_PROXY_COUNT so the client IP is not taken from a spoofable header.
 ALLAUTH_TRUSTED_PROXY_COUNT = int(os.environ.get("PORTAL_TRUSTED_PROXY_COUNT", "0") or 0)

@@ -2,41 +2,15 @@
 
 import base64
 import json
-from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.utils import timezone
 
 from orgs.models import OrgConnection
 from orgs.sweeps import connections_refresh_sweep, due_connections
 from tests.canaries import find_leaks
 from tests.concurrency import at_once
-from tests.sharing.conftest import make_connection
-
-USER = "dev@acme.example.uat"
-
-
-_users = iter(range(1, 10**6))
-
-
-def seed(world, sim, sim_app, n, *, stale=True):
-    """n connections, each for its own Salesforce user (Salesforce keeps only five approvals per user and app)."""
-    numbers = [next(_users) for _ in range(n)]
-    sim.load({"users": [{"id": f"0055g{i:010d}AAA", "org": "00D5g00000AcUATEA3", "username": f"u{i}@acme.example.uat",
-                         "password": "x"} for i in numbers]})
-    rows = []
-    for i in numbers:
-        tokens = sim.mint_tokens(f"u{i}@acme.example.uat", "OrgPortalDemo")
-        c = make_connection(world.team, world.member, sim_app, username=f"u{i}@acme.example.uat",
-                            instance_url=sim.base_url)
-        c.seal("refresh_token", tokens["refresh_token"])
-        c.seal("access_token", tokens["access_token"])
-        c.access_token_issued_at = timezone.now() - (timedelta(hours=2) if stale else timedelta(minutes=1))
-        c.last_refresh_at = c.access_token_issued_at
-        c.save()
-        rows.append(c)
-    return rows
+from tests.workers.reliability_procs import seed
 
 
 def test_due_selection(world, sim, sim_app):

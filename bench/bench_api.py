@@ -85,7 +85,7 @@ def _seed(sim) -> tuple[str, int]:
     from django.utils import timezone
 
     from orgs.models import OrgAlias, OrgConnection
-    from orgs.services import connected_app_create
+    from orgs.services.apps import connected_app_create
     from portal.accounts.models import Membership, User
     from portal.accounts.services import team_create
     from portal.accounts.tokens import api_token_create
@@ -234,7 +234,7 @@ What the hand-out costs beyond a bare JSON view ({query_count} SQL statements pe
 - the first: token, team, user, the team's access version and the connection row of the cached (token, alias)
   resolution, one precompiled and prepared statement; the second: the audit row (every hand-out is audited);
 - Redis: one round trip (the rate limit's INCR/EXPIRE script); AES-256-GCM decryption of the cached token;
-- no `SELECT 1` health check (portal.postgres checks the socket); `/api/v1/` skips the session, CSRF, messages and
+- no `SELECT 1` health check (portal.lib.postgres checks the socket); `/api/v1/` skips the session, CSRF, messages and
   allauth middleware and resolves against the API's URLs only.
 """
     print(report)

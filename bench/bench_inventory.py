@@ -52,7 +52,7 @@ def connect_hubs(sim, team, user, app, scenario: int) -> list[int]:
 
 
 def sync_all(hub_ids: list[int]) -> dict:
-    from orgs.inventory import dev_hub_sync
+    from orgs.services.inventory import dev_hub_sync
     from tests.querycount import count_queries
 
     per_hub, seen, pages = [], 0, 0

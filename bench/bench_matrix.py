@@ -15,8 +15,8 @@ def main() -> None:
     from django.conf import settings
     from django.test import Client
 
+    from orgs.access import effective_access
     from orgs.models import OrgConnection
-    from orgs.selectors import effective_access
     from portal.accounts.models import Team
     from tests.querycount import count_queries
     from tests.sharing.scale import build_team

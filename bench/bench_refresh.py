@@ -101,7 +101,7 @@ def cleanup(team_name: str) -> None:
 
 def team_with_app(team_name: str, sim_url: str):
     """A fresh team, its owner and the simulator's demo app registered on it."""
-    from orgs.services import connected_app_create
+    from orgs.services.apps import connected_app_create
     from portal.accounts.models import Membership, User
     from portal.accounts.services import team_create
 
@@ -255,7 +255,7 @@ def run(sim, team, env: dict[str, str], workers_count: int, logdir: str) -> dict
     from django.utils import timezone
 
     from orgs.models import OrgConnection
-    from orgs.sweeps import connections_refresh_sweep
+    from orgs.services.sweeps import connections_refresh_sweep
 
     ours = OrgConnection.objects.filter(team=team)
     ours.update(access_token_issued_at=timezone.now() - timedelta(hours=2), status="connected")

@@ -1,7 +1,7 @@
 """Demo data for `make run` (development only): a connected app pointing at the bundled simulator."""
 
 from orgs.models import ConnectedApp
-from orgs.services import connected_app_create
+from orgs.services.apps import connected_app_create
 from portal.accounts.models import Membership
 
 DEMO_APP = {"name": "Salesforce simulator (demo)", "consumer_key": "OrgPortalDemo",

@@ -1,8 +1,9 @@
 from django import forms
 
-from orgs import keys
 from orgs.models import ConnectedApp, SigningKey
-from orgs.services import ServiceError, login_url_validate
+from orgs.services import keys, scratch
+from orgs.services.client import login_url_validate
+from portal.accounts.services import ServiceError
 
 ENVIRONMENTS = [
     ("production", "Production / Developer Edition (login.salesforce.com)"),
@@ -142,3 +143,38 @@ class ConfirmDeleteForm(forms.Form):
 
 
 __all__ = ["ConnectedAppForm", "SecretForm", "KeyUploadForm", "KeyGenerateForm", "ConnectedApp"]
+
+
+
+class ScratchOrgForm(forms.Form):
+    definition = forms.FileField(required=False, label="Definition file (project-scratch-def.json)",
+                                 help_text="Optional; the fields below override it.")
+    edition = forms.ChoiceField(required=False, choices=[("", "From the file")] +
+                                [(e, e) for e in scratch.EDITIONS])
+    org_name = forms.CharField(required=False, max_length=80, label="Org name")
+    features = forms.CharField(required=False, max_length=500, help_text="Separated by ; or , (e.g. Communities;"
+                                                                          "ServiceCloud)")
+    duration_days = forms.IntegerField(required=False, min_value=1, max_value=30, initial=7,
+                                       label="Duration (days, 1–30)")
+    namespace = forms.CharField(required=False, max_length=15)
+    alias = forms.CharField(required=False, max_length=80, help_text="Your alias for the new org.")
+
+
+class JwtConnectionForm(LoginHostMixin):
+    app = forms.ModelChoiceField(queryset=ConnectedApp.objects.none(), label="Connected app", empty_label=None,
+                                 help_text="Only apps with a JWT signing key are listed.")
+    username = forms.CharField(max_length=255, label="Salesforce username",
+                               widget=forms.TextInput(attrs={"placeholder": "ci@acme.example", "autocomplete": "off"}))
+    alias = forms.CharField(required=False, max_length=80, help_text="Suggested from the org if empty.")
+
+    field_order = ["app", "username", "environment", "custom_url", "alias"]
+
+    def __init__(self, *args, team, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["app"].queryset = ConnectedApp.objects.filter(team=team, signing_key__isnull=False)
+        self.fields["environment"].label = "Login host (the JWT audience)"
+
+    def clean(self):
+        cleaned = super().clean()
+        self.clean_login_url()
+        return cleaned

@@ -13,11 +13,11 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from orgs import crypto
+from portal.lib import crypto
 
 
 class SealedField(models.TextField):
-    """A TextField holding `orgs.crypto` ciphertext. The type marks the column for re-encryption and audits."""
+    """A TextField holding `portal.lib.crypto` ciphertext. The type marks the column for re-encryption and audits."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("null", True)
@@ -271,7 +271,7 @@ class OrgAlias(models.Model):
 
 class Grant(models.Model):
     """Sharing: a level on one connection for a member, a team role, a team group or a team service token.
-    A member's effective level is the highest of their grants (see orgs.selectors.effective_access)."""
+    A member's effective level is the highest of their grants (see orgs.access.effective_access)."""
 
     class Level(models.IntegerChoices):
         VIEW = 1, "view"

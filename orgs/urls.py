@@ -1,34 +1,51 @@
+"""Every page of the Salesforce side, in one namespace: `orgs:`. (The REST API is `orgs.api.urls`.)"""
+
 from django.urls import path
 
-from orgs import sharing_views, views
+from orgs.views import connections, handout, ops, registrations, sharing
 
 app_name = "orgs"
 
+T = "teams/<uuid:team>/"
+ORG = T + "orgs/<uuid:connection>/"
+
 urlpatterns = [
-    path("teams/<uuid:team>/apps/", views.app_list, name="app_list"),
-    path("teams/<uuid:team>/apps/new/", views.app_create, name="app_create"),
-    path("teams/<uuid:team>/apps/<uuid:app>/", views.app_detail, name="app_detail"),
-    path("teams/<uuid:team>/apps/<uuid:app>/edit/", views.app_edit, name="app_edit"),
-    path("teams/<uuid:team>/apps/<uuid:app>/secret/", views.app_secret, name="app_secret"),
-    path("teams/<uuid:team>/apps/<uuid:app>/delete/", views.app_delete, name="app_delete"),
-    path("teams/<uuid:team>/keys/", views.key_list, name="key_list"),
-    path("teams/<uuid:team>/keys/upload/", views.key_upload, name="key_upload"),
-    path("teams/<uuid:team>/keys/generate/", views.key_generate, name="key_generate"),
-    path("teams/<uuid:team>/keys/<uuid:key>/", views.key_detail, name="key_detail"),
-    path("teams/<uuid:team>/keys/<uuid:key>/certificate.crt", views.key_certificate, name="key_certificate"),
-    path("teams/<uuid:team>/keys/<uuid:key>/delete/", views.key_delete, name="key_delete"),
-    path("teams/<uuid:team>/orgs/", views.org_list, name="org_list"),
-    path("teams/<uuid:team>/orgs/connect/", views.connect, name="connect"),
-    path("teams/<uuid:team>/orgs/<uuid:connection>/rename/", views.org_rename, name="org_rename"),
-    path("teams/<uuid:team>/orgs/<uuid:connection>/default/", views.org_default, name="org_default"),
-    path("teams/<uuid:team>/orgs/<uuid:connection>/reconnect/", views.org_reconnect, name="org_reconnect"),
-    path("teams/<uuid:team>/orgs/<uuid:connection>/disconnect/", views.org_disconnect, name="org_disconnect"),
-    path("teams/<uuid:team>/orgs/<uuid:connection>/access/", sharing_views.org_access, name="org_access"),
-    path("teams/<uuid:team>/orgs/<uuid:connection>/access/add/", sharing_views.grant_add, name="grant_add"),
-    path("teams/<uuid:team>/orgs/<uuid:connection>/access/<uuid:grant>/", sharing_views.grant_update,
-         name="grant_update"),
-    path("teams/<uuid:team>/access/", sharing_views.matrix, name="matrix"),
-    path("teams/<uuid:team>/groups/", sharing_views.groups, name="groups"),
-    path("teams/<uuid:team>/members/<uuid:member>/profile/", sharing_views.member_profile, name="member_profile"),
-    path("orgs/oauth/callback/", views.oauth_callback, name="oauth_callback"),
+    # connected apps and JWT signing keys (team admins)
+    path(T + "apps/", registrations.app_list, name="app_list"),
+    path(T + "apps/new/", registrations.app_create, name="app_create"),
+    path(T + "apps/<uuid:app>/", registrations.app_detail, name="app_detail"),
+    path(T + "apps/<uuid:app>/edit/", registrations.app_edit, name="app_edit"),
+    path(T + "apps/<uuid:app>/secret/", registrations.app_secret, name="app_secret"),
+    path(T + "apps/<uuid:app>/delete/", registrations.app_delete, name="app_delete"),
+    path(T + "keys/", registrations.key_list, name="key_list"),
+    path(T + "keys/upload/", registrations.key_upload, name="key_upload"),
+    path(T + "keys/generate/", registrations.key_generate, name="key_generate"),
+    path(T + "keys/<uuid:key>/", registrations.key_detail, name="key_detail"),
+    path(T + "keys/<uuid:key>/certificate.crt", registrations.key_certificate, name="key_certificate"),
+    path(T + "keys/<uuid:key>/delete/", registrations.key_delete, name="key_delete"),
+    # org connections
+    path(T + "orgs/", connections.org_list, name="org_list"),
+    path(T + "orgs/connect/", connections.connect, name="connect"),
+    path(T + "orgs/jwt/", connections.jwt_connect, name="jwt_connect"),
+    path("orgs/oauth/callback/", connections.oauth_callback, name="oauth_callback"),
+    path(ORG + "rename/", connections.org_rename, name="org_rename"),
+    path(ORG + "default/", connections.org_default, name="org_default"),
+    path(ORG + "reconnect/", connections.org_reconnect, name="org_reconnect"),
+    path(ORG + "disconnect/", connections.org_disconnect, name="org_disconnect"),
+    # hand-outs
+    path(ORG + "token/", handout.org_token, name="token"),
+    path(ORG + "open/", handout.org_open, name="open"),
+    # sharing
+    path(ORG + "access/", sharing.org_access, name="org_access"),
+    path(ORG + "access/add/", sharing.grant_add, name="grant_add"),
+    path(ORG + "access/<uuid:grant>/", sharing.grant_update, name="grant_update"),
+    path(T + "access/", sharing.matrix, name="matrix"),
+    path(T + "groups/", sharing.groups, name="groups"),
+    path(T + "members/<uuid:member>/profile/", sharing.member_profile, name="member_profile"),
+    # operations: health, scratch orgs
+    path(T + "health/", ops.health, name="health"),
+    path(T + "scratch-orgs/", ops.scratch_orgs, name="scratch_orgs"),
+    path(ORG + "scratch-orgs/", ops.hub_scratch_orgs, name="hub_scratch_orgs"),
+    path(ORG + "scratch-orgs/new/", ops.scratch_org_create, name="scratch_create"),
+    path(T + "scratch-orgs/<uuid:scratch_org>/delete/", ops.scratch_org_delete, name="scratch_delete"),
 ]

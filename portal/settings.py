@@ -127,7 +127,7 @@ try:
     except ValueError as exc:
         raise _ConfigError(f"DATABASE_URL is not a database URL ({exc})") from None
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        DATABASES["default"]["ENGINE"] = "portal.postgres"  # Django's backend, with a health check without SELECT 1
+        DATABASES["default"]["ENGINE"] = "portal.lib.postgres"  # Django's backend, with a health check without SELECT 1
         # Fail fast instead of hanging when PostgreSQL is unreachable.
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
         # Server-side binding plus a prepare threshold: psycopg prepares a statement on its 5th use in a connection,
@@ -161,7 +161,7 @@ try:
         # is unreachable each process enforces them in its own memory (portal/cache.py): never off, never a 500.
         CACHES = {
             "default": {
-                "BACKEND": "portal.cache.FallbackRedisCache",
+                "BACKEND": "portal.lib.cache.FallbackRedisCache",
                 "LOCATION": REDIS_CACHE_URL,
                 "KEY_PREFIX": _env("PORTAL_CACHE_PREFIX", "portal"),
                 "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
@@ -218,7 +218,7 @@ try:
     # development keyring into .run/encryption-keys.
     PORTAL_ENCRYPTION_KEYS = _env("PORTAL_ENCRYPTION_KEYS", "")
     if PRODUCTION or PORTAL_ENCRYPTION_KEYS:
-        from orgs.crypto import Keyring, KeyringError
+        from portal.lib.crypto import Keyring, KeyringError
 
         try:
             Keyring.parse(PORTAL_ENCRYPTION_KEYS)
@@ -252,7 +252,7 @@ MIDDLEWARE = [
     "portal.health.HealthCheckMiddleware",  # first: probes use internal hosts and plain HTTP
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "portal.api_middleware.ApiShortcutMiddleware",  # /api/v1/: bearer tokens, no browser session machinery
+    "orgs.api.middleware.ApiShortcutMiddleware",  # /api/v1/: bearer tokens, no browser session machinery
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -451,7 +451,7 @@ CELERY_BEAT_SCHEDULE = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "portal.redaction.RedactSecretsFilter"}},
+    "filters": {"redact": {"()": "portal.lib.redaction.RedactSecretsFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},

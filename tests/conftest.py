@@ -135,7 +135,7 @@ def sim(simulator, settings):
     """A fresh simulator world, trusted by the portal, whose demo app calls back to this portal."""
     simulator.reset()
     settings.PORTAL_SALESFORCE_ALLOWED_HOSTS = simulator.base_url
-    from orgs.services import callback_url
+    from orgs.services.apps import callback_url
 
     simulator.update_app(DEMO_APP_KEY, callback_urls=[callback_url()])
     return simulator
@@ -144,7 +144,7 @@ def sim(simulator, settings):
 @pytest.fixture
 def sim_app(world, sim):
     """The team's connected app for the simulator's demo app (confidential client, PKCE)."""
-    from orgs.services import connected_app_create
+    from orgs.services.apps import connected_app_create
     from portal.accounts.models import Membership
 
     owner = Membership.objects.get(team=world.team, user=world.owner)

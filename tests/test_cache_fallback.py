@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from tests.conftest import make_user
 
-DOWN = {"default": {"BACKEND": "portal.cache.FallbackRedisCache", "LOCATION": "redis://127.0.0.1:1/0",
+DOWN = {"default": {"BACKEND": "portal.lib.cache.FallbackRedisCache", "LOCATION": "redis://127.0.0.1:1/0",
                     "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}}
 
 
@@ -19,7 +19,7 @@ def redis_down(settings):
 
 
 def test_login_works_and_is_still_rate_limited_when_redis_is_down(db, client, redis_down, caplog):
-    caplog.set_level(logging.ERROR, logger="portal.cache")
+    caplog.set_level(logging.ERROR, logger="portal.lib.cache")
     make_user("ann@example.com")
     assert client.get(reverse("account_login")).status_code == 200
     statuses = [client.post(reverse("account_login"), {"login": "ann@example.com", "password": "nope"}).status_code
@@ -40,7 +40,7 @@ def test_the_fallback_cache_is_a_cache(redis_down):
 
 
 def test_count_hit_counts_in_a_window_with_redis_down(redis_down):
-    from portal.cache import count_hit
+    from portal.lib.cache import count_hit
 
     assert [count_hit("hits", 60) for _ in range(3)] == [1, 2, 3]
 
@@ -49,9 +49,9 @@ def test_count_hit_counts_in_a_window_with_redis_down(redis_down):
 def test_count_hit_is_one_atomic_counter_with_an_expiry_in_redis(settings):
     import redis
 
-    from portal.cache import count_hit
+    from portal.lib.cache import count_hit
 
-    settings.CACHES = {"default": {"BACKEND": "portal.cache.FallbackRedisCache",
+    settings.CACHES = {"default": {"BACKEND": "portal.lib.cache.FallbackRedisCache",
                                    "LOCATION": settings.TEST_REDIS_URL, "KEY_PREFIX": "count-hit-test"}}
     backend = caches["default"]
     backend.delete("hits")

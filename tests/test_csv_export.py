@@ -3,7 +3,7 @@
 import csv
 import io
 
-from portal.csv_export import csv_download
+from portal.lib.csv_export import csv_download
 
 
 def test_formula_cells_are_quoted_in_every_column():

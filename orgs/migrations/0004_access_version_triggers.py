@@ -1,6 +1,6 @@
 """Database triggers that raise a team's `accounts_teamaccessversion.version` whenever access may have changed.
 
-`portal.access` caches the REST API's decisions per process and trusts a cached one only while the team's version
+`orgs.access` caches the REST API's decisions per process and trusts a cached one only while the team's version
 is unchanged, so these triggers must fire on every write that can change who reaches which org: memberships (role),
 groups and their members, grants, aliases, and connections (created, deleted, or a new owner, team, username or org
 id; token refreshes and status changes do not count). Written for PostgreSQL and for SQLite (`make run`).

@@ -33,12 +33,12 @@ class MFAAdapter(DefaultMFAAdapter):
     CONTEXT = "mfa.authenticator.data"
 
     def encrypt(self, text: str) -> str:
-        from orgs import crypto
+        from portal.lib import crypto
 
         return crypto.encrypt(text, context=self.CONTEXT)
 
     def decrypt(self, encrypted_text: str) -> str:
-        from orgs import crypto
+        from portal.lib import crypto
 
         return crypto.decrypt(encrypted_text, context=self.CONTEXT)
 
@@ -55,17 +55,3 @@ def _has_usable_invitation(request) -> bool:
     except ServiceError:
         return False
     return invitation.state == Invitation.State.PENDING
-
-
-def client_ip(request) -> str | None:
-    """The client address, trusting X-Forwarded-For only as far as ALLAUTH_TRUSTED_PROXY_COUNT allows."""
-    from allauth.account.adapter import get_adapter
-
-    if hasattr(request, "_portal_client_ip"):  # computed once per request
-        return request._portal_client_ip
-    try:
-        ip = get_adapter(request).get_client_ip(request)
-    except Exception:  # noqa: BLE001 - an unparseable address is recorded as unknown, never a 500
-        ip = None
-    request._portal_client_ip = ip
-    return ip

@@ -75,7 +75,7 @@ class TeamAccessVersion(models.Model):
     """A counter per team that the database raises whenever who-can-reach-which-org may have changed.
 
     Triggers (orgs migration 0004) bump it on every insert, delete or relevant update of memberships, groups and
-    their members, grants, connections (owner, team, username, org id) and aliases. `portal.access` keys its
+    their members, grants, connections (owner, team, username, org id) and aliases. `orgs.access` keys its
     per-process cache of API decisions on it, so a cached decision is never used after such a change. Only those
     triggers write it; no code saves this model.
     """
@@ -124,9 +124,14 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return f"{self.user} in {self.team} ({self.role})"
 
+    @classmethod
+    def rank_of(cls, role: str) -> int:
+        """The rank of a role value ("owner", "admin", "member"): how roles are compared everywhere."""
+        return cls.RANK[cls.Role(role)]
+
     @property
     def rank(self) -> int:
-        return self.RANK[self.Role(self.role)]
+        return self.rank_of(self.role)
 
     @property
     def is_admin(self) -> bool:

@@ -1,6 +1,6 @@
 """Every write on the people side: teams, invitations, memberships and the audit log.
 
-Views check access (portal.access), validate input (forms), then call exactly one function here.
+Views check access (portal.accounts.access), validate input (forms), then call exactly one function here.
 A refused operation raises `ServiceError` with a message fit for the user, and changes nothing.
 """
 
@@ -14,8 +14,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from portal import hotsql
+from portal.accounts.access import can_assign_role, can_manage_member
 from portal.accounts.models import AuditEvent, Invitation, Membership, Team, User
+from portal.lib import hotsql
 
 Kind = AuditEvent.Kind
 Role = Membership.Role
@@ -31,7 +32,7 @@ class ServiceError(Exception):
 
 def audit_record(*, team: Team | None, actor: User | None, kind: str, subject: str = "", ip: str | None = None,
                  data: dict | None = None) -> AuditEvent:
-    # One precompiled INSERT (portal.hotsql): every API hand-out writes an audit row.
+    # One precompiled INSERT (portal.lib.hotsql): every API hand-out writes an audit row.
     return hotsql.insert(AuditEvent(
         team=team,
         actor=actor if actor and actor.pk else None,
@@ -122,8 +123,6 @@ def _send_invitation_email(invitation: Invitation) -> None:
 
 @transaction.atomic
 def invitation_create(*, actor: Membership, email: str, role: str, ip: str | None = None) -> Invitation:
-    from portal.access import can_assign_role
-
     email = email.strip().lower()
     team = actor.team
     if not can_assign_role(actor, role):
@@ -169,6 +168,13 @@ def invitations_purge_expired(*, older_than_days: int = 30) -> int:
 
 # -- memberships -------------------------------------------------------------------------------------------------------
 
+def ensure_not_last_owner(membership: Membership, *, message: str) -> None:
+    """ServiceError(`message`) when `membership` is its team's only owner: a team always keeps one. Callers that
+    go on to change the membership hold the team lock (`_lock_team`) first."""
+    if membership.rank >= Membership.rank_of(Role.OWNER) and not _other_owners(membership).exists():
+        raise ServiceError(message)
+
+
 def _other_owners(membership: Membership):
     return Membership.objects.owners().filter(team_id=membership.team_id).exclude(pk=membership.pk)
 
@@ -180,8 +186,6 @@ def _lock_team(team_id: int) -> None:
 
 @transaction.atomic
 def membership_change_role(*, actor: Membership, target: Membership, role: str, ip: str | None = None) -> None:
-    from portal.access import can_assign_role, can_manage_member
-
     if role not in Role.values:
         raise ServiceError("Choose owner, admin or member.")
     if not can_manage_member(actor, target) or not can_assign_role(actor, role):
@@ -190,8 +194,7 @@ def membership_change_role(*, actor: Membership, target: Membership, role: str, 
     target.refresh_from_db()
     if target.role == role:
         return
-    if target.role == Role.OWNER and not _other_owners(target).exists():
-        raise ServiceError("A team needs at least one owner. Make someone else an owner first.")
+    ensure_not_last_owner(target, message="A team needs at least one owner. Make someone else an owner first.")
     old = target.role
     Membership.objects.filter(pk=target.pk).update(role=role)
     audit_record(team=target.team, actor=actor.user, kind=Kind.ROLE_CHANGED, subject=target.user.email, ip=ip,
@@ -200,15 +203,12 @@ def membership_change_role(*, actor: Membership, target: Membership, role: str, 
 
 @transaction.atomic
 def membership_remove(*, actor: Membership, target: Membership, ip: str | None = None) -> None:
-    from portal.access import can_manage_member
-
     if target.pk == actor.pk:
         raise ServiceError("Use “Leave team” to remove yourself.")
     if not can_manage_member(actor, target):
         raise ServiceError("You cannot remove that member.")
     _lock_team(target.team_id)
-    if target.role == Role.OWNER and not _other_owners(target).exists():
-        raise ServiceError("The last owner of a team cannot be removed.")
+    ensure_not_last_owner(target, message="The last owner of a team cannot be removed.")
     target.delete()
     audit_record(team=target.team, actor=actor.user, kind=Kind.MEMBER_REMOVED, subject=target.user.email, ip=ip,
                  data={"role": target.role})
@@ -217,8 +217,7 @@ def membership_remove(*, actor: Membership, target: Membership, ip: str | None =
 @transaction.atomic
 def membership_leave(*, membership: Membership, ip: str | None = None) -> None:
     _lock_team(membership.team_id)
-    if membership.role == Role.OWNER and not _other_owners(membership).exists():
-        raise ServiceError("You are the last owner. Make someone else an owner before you leave.")
+    ensure_not_last_owner(membership, message="You are the last owner. Make someone else an owner before you leave.")
     membership.delete()
     audit_record(team=membership.team, actor=membership.user, kind=Kind.MEMBER_LEFT,
                  subject=membership.user.email, ip=ip)

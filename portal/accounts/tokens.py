@@ -3,10 +3,10 @@
 A token is `op_` + 43 URL-safe characters (256 random bits). Only its SHA-256 is stored (`token_hash`, unique), plus
 a short `hint` to recognise it in lists. The plaintext exists once, in the response to its creation.
 
-Personal tokens act as their member (their current role and grants, read on every call by `portal.access`). Team
+Personal tokens act as their member (their current role and grants, read on every call by `orgs.access`). Team
 service tokens are for CI: created by admins, tied to no person, and reach only the orgs shared with them.
 
-The hot path (`api_token_authenticate`) is one indexed, precompiled SELECT (token, team, user, access version);
+The REST API reads a token in one precompiled statement (`orgs.api.authentication`) and accepts it here;
 `last_used_at`/`last_used_ip` are written at most once a minute per token (or when the address changes), so a busy CI
 job does not turn every call into a write.
 """
@@ -20,8 +20,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from portal import hotsql
-from portal.accounts.models import ApiToken, AuditEvent, Membership, Team, TeamAccessVersion, User
+from portal.accounts.models import ApiToken, AuditEvent, Membership, User
 from portal.accounts.services import ServiceError, audit_record
 
 Kind = AuditEvent.Kind
@@ -72,60 +71,21 @@ def api_token_create(*, actor: Membership, kind: str, name: str, expires_at: dat
     return token, plaintext
 
 
-def api_token_authenticate(*, raw: str | None, ip: str | None = None,
-                           companion: tuple[hotsql.Companion, object] | None = None) -> ApiToken | None:
-    """The active token for a presented bearer value, or None (unknown, revoked, expired, owner deactivated).
-
-    One indexed query; `last_used_*` is refreshed at most once per LAST_USED_RESOLUTION or on a new address.
-    `companion` = (Companion, parameter): another row to read in the same statement, as `token.companion` (None
-    when it does not match); the API's access-token hand-out reads its connection row this way.
-    """
+def api_token_parse(raw: str | None) -> str | None:
+    """The hash to look a presented bearer value up by, or None when it cannot be one of ours (refused unhashed)."""
     if not raw or not raw.startswith(ApiToken.PREFIX) or len(raw) > MAX_TOKEN_LENGTH:
         return None
-    token = _token_with_team_and_user(api_token_hash(raw), companion)
+    return api_token_hash(raw)
+
+
+def api_token_accept(*, token: ApiToken | None, ip: str | None = None) -> ApiToken | None:
+    """`token` if it may be used now (not revoked or expired, its owner active), after noting its use; else None.
+    The REST API reads the row in its own single statement (`orgs.api.authentication.authenticate`)."""
     if token is None or not token.is_active:
         return None
     if token.user_id is not None and not token.user.is_active:
         return None
     api_token_touch(token=token, ip=ip)
-    return token
-
-
-_TOKEN, _TEAM, _USER = (hotsql.Projection(ApiToken, "t"), hotsql.Projection(Team, "tm"),
-                        hotsql.Projection(User, "u"))
-_TOKEN_QUERIES: dict[hotsql.Companion | None, hotsql.Query] = {}
-
-
-def _token_query(companion: hotsql.Companion | None) -> hotsql.Query:
-    query = _TOKEN_QUERIES.get(companion)
-    if query is None:
-        query = _TOKEN_QUERIES[companion] = hotsql.Query(lambda connection: (
-            f"SELECT {_TOKEN.columns(connection)}, {_TEAM.columns(connection)}, {_USER.columns(connection)}, "  # noqa: S608
-            + (f"{companion.projection.columns(connection)}, " if companion else "")
-            + f"v.version FROM {ApiToken._meta.db_table} t JOIN {Team._meta.db_table} tm ON tm.id = t.team_id "
-            f"LEFT JOIN {User._meta.db_table} u ON u.id = t.user_id "
-            f"LEFT JOIN {TeamAccessVersion._meta.db_table} v ON v.team_id = t.team_id "
-            + (f"{companion.join(connection)} " if companion else "")
-            + "WHERE t.token_hash = %s"))
-    return query
-
-
-def _token_with_team_and_user(token_hash: str, companion=None) -> ApiToken | None:
-    """The token row with its team, its user (personal tokens), the team's access version and the optional
-    companion row, in one statement.
-
-    `token.access_version` is what `portal.access` keys its cached API decisions on (0 before any change)."""
-    spec, parameter = companion or (None, None)
-    projections = (_TOKEN, _TEAM, _USER) + ((spec.projection,) if spec else ())
-    row = _token_query(spec).fetch_one(([parameter] if spec else []) + [token_hash], *projections, extra=1)
-    if row is None:
-        return None
-    token, team, user = row[:3]
-    token.team = team
-    if user is not None:
-        token.user = user
-    token.companion = row[3] if spec else None
-    token.access_version = row[-1] or 0
     return token
 
 

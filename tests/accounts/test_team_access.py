@@ -29,7 +29,7 @@ def _actions(world):
     carol = member_of(world, "carol@example.com")
     pending = Invitation.objects.create(team=world.team, email="erin@example.com", invited_by=world.owner)
     return {
-        "view dashboard": ("get", reverse("accounts:team_dashboard", args=[team]), None,
+        "view dashboard": ("get", reverse("team_dashboard", args=[team]), None,
                            {"owner": 200, "admin": 200, "member": 200, "outsider": 404}),
         "view members": ("get", reverse("accounts:team_members", args=[team]), None,
                          {"owner": 200, "admin": 200, "member": 200, "outsider": 404}),
@@ -194,5 +194,5 @@ def test_team_switcher_switches_and_refuses_foreign_teams(world, client):
     client.force_login(world.owner)
     response = client.post(reverse("accounts:team_switch", args=[second.code]))
     assert response.status_code == 302
-    assert client.get(reverse("home"))["Location"] == reverse("accounts:team_dashboard", args=[second.code])
+    assert client.get(reverse("home"))["Location"] == reverse("team_dashboard", args=[second.code])
     assert client.post(reverse("accounts:team_switch", args=[world.other_team.code])).status_code == 404

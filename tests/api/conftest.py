@@ -103,7 +103,7 @@ def _demo_key_material() -> tuple[bytes, bytes]:
 @pytest.fixture
 def jwt_app(world, sim):
     """A connected app for the simulator's OrgPortalDemo with the matching JWT signing key."""
-    from orgs.services import connected_app_create, signing_key_upload
+    from orgs.services.apps import connected_app_create, signing_key_upload
     from tests.conftest import DEMO_APP_KEY, DEMO_APP_SECRET
 
     owner = Membership.objects.get(team=world.team, user=world.owner)
@@ -116,7 +116,7 @@ def jwt_app(world, sim):
 
 @pytest.fixture
 def jwt_connection(world, jwt_app):
-    from orgs.jwt_flow import jwt_connection_create
+    from orgs.services.jwt import jwt_connection_create
 
     admin = Membership.objects.get(team=world.team, user=world.admin)
     connection, _ = jwt_connection_create(actor=admin, app=jwt_app, username=CI_USER,

@@ -6,7 +6,7 @@ import jsonschema
 import pytest
 from django.utils import timezone
 
-from orgs import openapi
+from orgs.api import schema as openapi
 from orgs.models import Grant
 from portal.accounts.models import AuditEvent
 from tests.api.conftest import HUB_ORG, HUB_USER, SANDBOX_USER, grant

@@ -1,10 +1,10 @@
 """The access-token hand-out's hot path (issue 6 speed work), proven against the real database:
 
 - a repeated hand-out runs two SQL statements (token + team + user + access version + connection; the audit INSERT);
-- the per-process decision cache in `portal.access` is dropped by every change that can alter access, because the
+- the per-process decision cache in `orgs.api.authentication` is dropped by every change that can alter access, as
   database triggers (orgs migration 0004) raise the team's access version, even for writes that bypass the ORM's
   save(); the token's own validity and the connection's state are read live on every call;
-- `portal.hotsql` reads and writes the same values the ORM does;
+- `portal.lib.hotsql` reads and writes the same values the ORM does;
 - the PostgreSQL backend's health check notices a connection the server closed.
 """
 
@@ -159,20 +159,28 @@ def test_every_access_relevant_write_raises_the_version_and_refreshes_do_not(wor
 
 
 def test_hotsql_reads_what_the_orm_reads(world, orgs, make_token):
-    from orgs.selectors import CONNECTION_COMPANION
-    from portal.accounts.tokens import _token_with_team_and_user
+    from orgs.api import authentication
 
     issued = make_token(world.owner, expires_at=None)
-    token = _token_with_team_and_user(issued.token.token_hash, (CONNECTION_COMPANION, orgs.sandbox.pk))
+    token_hash = issued.token.token_hash
+    authentication._DECISIONS[(token_hash, "uat")] = (0, orgs.sandbox.pk, None, None)  # a cached decision
+    token = authentication.authenticate(raw=issued.raw, ident="uat")
     orm = ApiToken.objects.select_related("team", "user").get(pk=issued.token.pk)
     for fast, slow in ((token, orm), (token.team, orm.team), (token.user, orm.user),
-                       (token.companion, OrgConnection.objects.get(pk=orgs.sandbox.pk))):
+                       (token.cached_connection, OrgConnection.objects.get(pk=orgs.sandbox.pk))):
         for field in slow._meta.concrete_fields:
-            assert getattr(fast, field.attname) == getattr(slow, field.attname), field.name
+            if field.attname not in ("last_used_at", "last_used_ip"):  # authenticate notes the use
+                assert getattr(fast, field.attname) == getattr(slow, field.attname), field.name
     assert token.access_version == version(world.team)
-    assert token.companion.reveal("access_token") == orgs.sandbox.reveal("access_token")
-    missing = _token_with_team_and_user(issued.token.token_hash, (CONNECTION_COMPANION, 10**9))
-    assert missing is not None and missing.companion is None
+    assert token.cached_connection.reveal("access_token") == orgs.sandbox.reveal("access_token")
+    authentication._DECISIONS[(token_hash, "gone")] = (0, 10**9, None, None)
+    missing = authentication.authenticate(raw=issued.raw, ident="gone")
+    assert missing is not None and missing.cached_connection is None
+    other_team = OrgConnection.objects.filter(team=world.other_team).first()
+    if other_team is not None:  # a cached id never reaches another team's row
+        authentication._DECISIONS[(token_hash, "other")] = (0, other_team.pk, None, None)
+        assert authentication.authenticate(raw=issued.raw, ident="other").cached_connection is None
+    authentication._DECISIONS.clear()
 
 
 def test_hotsql_insert_stores_what_the_orm_would(world):
@@ -193,7 +201,7 @@ def test_the_health_check_notices_a_connection_the_server_closed(db):
 
     from django.db import connection
 
-    from portal.postgres.base import DatabaseWrapper
+    from portal.lib.postgres.base import DatabaseWrapper
 
     other = DatabaseWrapper({**connection.settings_dict}, alias="health-check-test")
     other.ensure_connection()

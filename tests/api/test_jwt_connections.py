@@ -4,8 +4,8 @@ import jwt
 import pytest
 from django.urls import reverse
 
-from orgs import jwt_flow
 from orgs.models import OrgAlias, OrgConnection
+from orgs.services import jwt as jwt_flow
 from portal.accounts.models import AuditEvent, Membership
 from portal.accounts.services import ServiceError
 from tests.api.conftest import CI_USER, DE_USER, HUB_ORG, SECURE_USER
@@ -58,7 +58,7 @@ def test_the_signed_jwt_has_the_documented_claims(world, sim, jwt_app, monkeypat
         seen.update(claims=claims, algorithm=algorithm)
         return real_encode(claims, key, algorithm=algorithm)
 
-    monkeypatch.setattr("orgs.salesforce.jwt.encode", spy)
+    monkeypatch.setattr("orgs.salesforce.client.jwt.encode", spy)
     import time
 
     create(world, jwt_app)
@@ -154,7 +154,7 @@ def test_untrusted_login_hosts_are_refused_before_any_call(world, sim, jwt_app):
 
 def test_admins_create_jwt_connections_from_the_page(world, sim, jwt_app, client):
     client.force_login(world.admin)
-    url = reverse("jwt:jwt_connect", args=[world.team.code])
+    url = reverse("orgs:jwt_connect", args=[world.team.code])
     assert client.get(url).status_code == 200
     response = client.post(url, {"app": jwt_app.pk, "username": CI_USER, "environment": "production",
                                  "alias": "ci-hub"})
@@ -164,7 +164,7 @@ def test_admins_create_jwt_connections_from_the_page(world, sim, jwt_app, client
 
 def test_the_page_shows_the_error_and_stores_nothing(world, sim, jwt_app, client):
     client.force_login(world.admin)
-    response = client.post(reverse("jwt:jwt_connect", args=[world.team.code]),
+    response = client.post(reverse("orgs:jwt_connect", args=[world.team.code]),
                            {"app": jwt_app.pk, "username": DE_USER, "environment": "production"})
     assert response.status_code == 400 and "pre-authorize" in response.content.decode()
     assert not OrgConnection.objects.exists()
@@ -173,7 +173,7 @@ def test_the_page_shows_the_error_and_stores_nothing(world, sim, jwt_app, client
 @pytest.mark.parametrize(("role", "status"), [("member", 403), ("outsider", 404)])
 def test_only_admins_may_create_jwt_connections(world, sim, jwt_app, client, role, status):
     client.force_login(world.user(role))
-    url = reverse("jwt:jwt_connect", args=[world.team.code])
+    url = reverse("orgs:jwt_connect", args=[world.team.code])
     assert client.get(url).status_code == status
     assert client.post(url, {"app": jwt_app.pk, "username": CI_USER, "environment": "production"}).status_code == status
     assert not OrgConnection.objects.exists()

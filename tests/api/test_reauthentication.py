@@ -37,14 +37,14 @@ def actions(world, orgs, sim_app):
     team = world.team.code
     carol = Membership.objects.get(team=world.team, user=world.member)
     return {
-        "get access token": (reverse("jwt:org_token", args=[team, orgs.sandbox.code]), {}),
-        "open in salesforce": (reverse("jwt:org_open", args=[team, orgs.sandbox.code]), {}),
-        "create api token": (reverse("tokens:token_list", args=[team]),
+        "get access token": (reverse("orgs:token", args=[team, orgs.sandbox.code]), {}),
+        "open in salesforce": (reverse("orgs:open", args=[team, orgs.sandbox.code]), {}),
+        "create api token": (reverse("accounts:token_list", args=[team]),
                              {"name": "laptop", "kind": "personal", "expiry": "30"}),
         "connect an org": (reverse("orgs:connect", args=[team]),
                            {"app": sim_app.pk, "environment": "production", "alias": "x"}),
         "reconnect an org": (reverse("orgs:org_reconnect", args=[team, orgs.sandbox.code]), {}),
-        "create a jwt connection": (reverse("jwt:jwt_connect", args=[team]), {"username": "ci@acme.example"}),
+        "create a jwt connection": (reverse("orgs:jwt_connect", args=[team]), {"username": "ci@acme.example"}),
         "change a role": (reverse("accounts:member_role", args=[team, carol.code]), {"role": "admin"}),
     }
 
@@ -63,7 +63,7 @@ def test_every_sensitive_post_needs_a_recent_authentication_and_does_nothing_bef
     assert Membership.objects.get(team=world.team, user=world.member).role == "member"
     assert OrgConnection.objects.count() == connections_before
     # The pages themselves still open.
-    assert client.get(reverse("tokens:token_list", args=[world.team.code])).status_code == 200
+    assert client.get(reverse("accounts:token_list", args=[world.team.code])).status_code == 200
     assert client.get(reverse("orgs:connect", args=[world.team.code])).status_code == 200
 
 
@@ -71,7 +71,7 @@ def test_every_sensitive_post_needs_a_recent_authentication_and_does_nothing_bef
 @pytest.mark.redis
 def test_after_re_authenticating_the_refused_hand_out_is_replayed_once(client, world, orgs):
     login_long_ago(client, world.owner)
-    path = reverse("jwt:org_token", args=[world.team.code, orgs.sandbox.code])
+    path = reverse("orgs:token", args=[world.team.code, orgs.sandbox.code])
     refused = client.post(path)
     assert_sent_to_reauthenticate(refused, path)
     wrong = client.post(refused["Location"], {"password": "not-my-password"})
@@ -89,7 +89,7 @@ def test_after_re_authenticating_the_refused_hand_out_is_replayed_once(client, w
 @pytest.mark.redis
 def test_a_fresh_login_needs_no_second_password(client, world, orgs):
     client.force_login(world.member)  # records a login now, as the real login page does
-    response = client.post(reverse("jwt:org_token", args=[world.team.code, orgs.hub.code]))
+    response = client.post(reverse("orgs:token", args=[world.team.code, orgs.hub.code]))
     assert response.status_code == 200
 
 

@@ -10,7 +10,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_connect_set_default_and_disconnect_a_sandbox(page, world, sim, sim_app, live_server):
-    from orgs.services import callback_url
+    from orgs.services.apps import callback_url
 
     sim.update_app("OrgPortalDemo", callback_urls=[callback_url()])  # this live server's callback
     page.goto("/accounts/login/")

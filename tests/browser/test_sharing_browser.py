@@ -18,7 +18,7 @@ def log_in(page, email):
 
 
 def test_share_with_group_qa_then_unshare(page, browser, world, sim, sim_app, live_server):
-    from orgs.services import callback_url
+    from orgs.services.apps import callback_url
 
     sim.update_app("OrgPortalDemo", callback_urls=[callback_url()])
     qa = TeamGroup.objects.create(team=world.team, name="QA")

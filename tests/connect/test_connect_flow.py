@@ -155,7 +155,7 @@ def test_user_denies_access(world, client, sim, sim_app):
 
 def test_pkce_is_enforced_end_to_end(world, client, sim, sim_app):
     """A code issued for somebody else's challenge cannot be redeemed with this flow's verifier."""
-    from orgs.salesforce import new_pkce_pair
+    from orgs.salesforce.client import new_pkce_pair
 
     client.force_login(world.member)
     _, attacker_challenge = new_pkce_pair()

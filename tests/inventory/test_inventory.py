@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from orgs.inventory import dev_hub_sync, scratch_expiry_notify
 from orgs.models import OrgConnection, ScratchOrg
+from orgs.services.inventory import dev_hub_sync, scratch_expiry_notify
 from tests.querycount import count_queries
 from tests.sharing.conftest import make_connection
 
@@ -88,7 +88,7 @@ def test_expiry_email_goes_to_the_creator_once(hub, world, sim, mailoutbox, sett
 
 
 def test_a_revoked_hub_needs_reauthorization(hub, sim):
-    from orgs.refresh import ReauthorizationRequiredError
+    from orgs.services.refresh import ReauthorizationRequiredError
 
     sim.revoke_user(HUB_USER)
     with pytest.raises(ReauthorizationRequiredError):

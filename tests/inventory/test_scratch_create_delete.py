@@ -17,7 +17,7 @@ def hub(world, sim, sim_app):
 
 
 def create(client, world, hub, **data):
-    return client.post(reverse("ops:scratch_create", args=[world.team.code, hub.code]),
+    return client.post(reverse("orgs:scratch_create", args=[world.team.code, hub.code]),
                        {"edition": "Developer", "org_name": "Feature X", "duration_days": 3, "alias": "fx",
                         "features": "", "namespace": "", **data})
 
@@ -95,7 +95,7 @@ def test_delete_by_the_creator_and_refused_for_others(world, client, hub, sim, d
 
     other = make_user("erin@example.com")
     Membership.objects.create(team=world.team, user=other, role="member")
-    url = reverse("ops:scratch_delete", args=[world.team.code, scratch.code])
+    url = reverse("orgs:scratch_delete", args=[world.team.code, scratch.code])
     client.force_login(other)
     assert client.post(url).status_code == 403
     client.force_login(world.member)

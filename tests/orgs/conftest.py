@@ -22,8 +22,8 @@ import pytest
 import requests
 
 import sfsim
-from orgs.hosts import parse_allowed_hosts
-from orgs.salesforce import SalesforceClient
+from orgs.salesforce.client import SalesforceClient
+from orgs.salesforce.hosts import parse_allowed_hosts
 from sfsim.testing import Simulator, start_simulator
 
 CONSUMER_KEY = "OrgPortalDemo"

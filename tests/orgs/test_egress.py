@@ -8,9 +8,10 @@ import socket
 
 import pytest
 
-from orgs import egress
-from orgs.hosts import PermanentSalesforceError, parse_allowed_hosts
-from orgs.salesforce import SalesforceClient, TransientSalesforceError
+from orgs.salesforce import egress
+from orgs.salesforce.client import SalesforceClient
+from orgs.salesforce.errors import PermanentSalesforceError, TransientSalesforceError
+from orgs.salesforce.hosts import parse_allowed_hosts
 
 HOST = "acme.my.salesforce.com"
 
@@ -86,7 +87,7 @@ def test_only_names_the_operator_allowlisted_may_be_local(simulator):
 
 
 def test_the_portal_client_exempts_exactly_the_allowlisted_hosts(settings):
-    from orgs.connections import sf_client
+    from orgs.services.client import sf_client
 
     settings.PORTAL_SALESFORCE_ALLOWED_HOSTS = "http://127.0.0.1:8765, sim.internal.example"
     adapter = sf_client()._session.get_adapter("https://example.com")

@@ -2,12 +2,10 @@
 
 import pytest
 
-from orgs.hosts import (
+from orgs.salesforce.errors import PermanentSalesforceError, SalesforceError, UntrustedHostError
+from orgs.salesforce.hosts import (
     AllowedHost,
     AllowedHosts,
-    PermanentSalesforceError,
-    SalesforceError,
-    UntrustedHostError,
     login_url_for,
     parse_allowed_hosts,
     parse_identity_url,

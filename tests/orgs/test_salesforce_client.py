@@ -20,7 +20,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from orgs.salesforce import (
+from orgs.salesforce.client import new_pkce_pair, new_state
+from orgs.salesforce.errors import (
     ApiError,
     HighAssuranceRequiredError,
     OAuthError,
@@ -32,8 +33,6 @@ from orgs.salesforce import (
     TransientSalesforceError,
     UntrustedHostError,
     describe_error,
-    new_pkce_pair,
-    new_state,
 )
 from tests.orgs.conftest import CALLBACK, CONSUMER_KEY, CONSUMER_SECRET, JWT_KEY_PEM, code_from, json_answer
 

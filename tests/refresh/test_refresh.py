@@ -1,12 +1,13 @@
-"""orgs.refresh against the simulator: cache, rotation, the row lock under concurrency, failure classification."""
+"""orgs.services.refresh against the simulator: cache, rotation, the row lock under concurrency, failures."""
 
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from orgs import refresh, salesforce
+from orgs import salesforce
 from orgs.models import OrgConnection
+from orgs.services import refresh
 from portal.accounts.models import AuditEvent
 from tests.concurrency import at_once
 from tests.sharing.conftest import make_connection
@@ -110,7 +111,7 @@ def test_an_outage_degrades_serves_a_young_cached_token_and_recovers(conn, sim):
 
 def test_session_expired_refreshes_once_and_retries_once(conn, sim):
     sim.expire_sessions()
-    client = salesforce.SalesforceClient(allowed=__import__("orgs.services").services.allowed_hosts())
+    client = salesforce.SalesforceClient(allowed=__import__("orgs.services.client").services.client.allowed_hosts())
     calls = []
 
     def query(issued):

@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 
 from orgs.models import OrgConnection
-from orgs.sweeps import connections_refresh_sweep, due_connections
+from orgs.services.sweeps import connections_refresh_sweep, due_connections
 from tests.canaries import find_leaks
 from tests.concurrency import at_once
 from tests.workers.reliability_procs import seed
@@ -74,7 +74,7 @@ def test_broker_messages_carry_ids_only(world, sim, sim_app, django_capture_on_c
 
 @pytest.mark.redis
 def test_the_sweep_publishes_batches_of_refresh_batch_ids(world, sim, sim_app, django_capture_on_commit_callbacks):
-    from orgs.sweeps import REFRESH_BATCH
+    from orgs.services.sweeps import REFRESH_BATCH
 
     rows = seed(world, sim, sim_app, REFRESH_BATCH * 2 + 3)
     due, raw = sweep_onto_redis(django_capture_on_commit_callbacks)

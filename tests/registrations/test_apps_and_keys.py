@@ -5,7 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from orgs.models import ConnectedApp, OrgConnection, SigningKey
-from orgs.services import connected_app_create, signing_key_generate
+from orgs.services.apps import connected_app_create, signing_key_generate
 from portal.accounts.models import AuditEvent, Membership
 from tests.registrations import keyfactory as kf
 
@@ -320,6 +320,6 @@ def test_dashboard_warns_about_certificates_expiring_within_30_days(world, clien
     signing_key_generate(actor=actor(world), name="Soon", common_name="soon", key_size=2048, validity_days=10)
     signing_key_generate(actor=actor(world), name="Later", common_name="later", key_size=2048, validity_days=300)
     client.force_login(world.admin)
-    html = client.get(reverse("accounts:team_dashboard", args=[world.team.code])).content.decode()
+    html = client.get(reverse("team_dashboard", args=[world.team.code])).content.decode()
     assert ">Soon</a>" in html and ("expires in 9 days" in html or "expires in 10 days" in html)
     assert ">Later</a>" not in html

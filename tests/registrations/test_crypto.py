@@ -2,9 +2,9 @@
 
 import pytest
 
-from orgs import crypto
 from orgs.models import ConnectedApp
 from portal.accounts.models import Membership
+from portal.lib import crypto
 
 KEY_A = crypto.new_key_entry("a")
 KEY_B = crypto.new_key_entry("b")
@@ -71,7 +71,7 @@ def test_first_key_encrypts_all_keys_decrypt():
 def test_swapped_ciphertext_between_rows_and_columns_in_the_database(world, client):
     """SECURITY.md §5 item 15, with real rows: copy one row's ciphertext to another row and to another column."""
     owner = Membership.objects.get(team=world.team, user=world.owner)
-    from orgs.services import connected_app_create
+    from orgs.services.apps import connected_app_create
 
     first = connected_app_create(actor=owner, name="One", consumer_key="k1", consumer_secret="first-secret-1234",
                                  login_url="https://login.salesforce.com", scopes="api", require_pkce=True)

@@ -12,11 +12,11 @@ from allauth.mfa.models import Authenticator
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from orgs import crypto
 from orgs.models import ConnectedApp, SigningKey
-from orgs.services import connected_app_create, signing_key_generate
+from orgs.services.apps import connected_app_create, signing_key_generate
 from portal.accounts.adapter import MFAAdapter
 from portal.accounts.models import Membership
+from portal.lib import crypto
 from tests.test_celery_worker import database_url
 from tests.test_settings_and_deploy import PRODUCTION_ENV, clean_env
 

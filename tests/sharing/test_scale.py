@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from orgs.selectors import effective_access
+from orgs.access import effective_access
 from tests.querycount import count_queries
 from tests.sharing.scale import build_team
 

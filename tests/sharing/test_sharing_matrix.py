@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
+from orgs.access import effective_access
 from orgs.models import Grant, OrgAlias, OrgConnection
-from orgs.selectors import effective_access
 from portal.accounts.models import AuditEvent, Membership
 
 # who: (expected level label or None, reason)
@@ -142,7 +142,7 @@ def test_the_owners_own_manage_level_cannot_be_changed(shared, world, client):
 
 
 def test_sharing_above_your_own_level_is_refused(shared, world):
-    from orgs.sharing import grant_add
+    from orgs.services.sharing import grant_add
     from portal.accounts.services import ServiceError
 
     actor = Membership.objects.get(team=world.team, user=shared["people"]["tara"])

@@ -7,12 +7,12 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from orgs import refresh
-from orgs.connections import sf_client
-from orgs.inventory import dev_hub_sync
 from orgs.models import OrgConnection, ScratchOrg
-from orgs.refresh import ReauthorizationRequiredError, SalesforceUnavailableError
-from orgs.scratch import scratch_definition, scratch_org_create, scratch_org_poll
+from orgs.services import refresh
+from orgs.services.client import sf_client
+from orgs.services.inventory import dev_hub_sync
+from orgs.services.refresh import ReauthorizationRequiredError, SalesforceUnavailableError
+from orgs.services.scratch import scratch_definition, scratch_org_create, scratch_org_poll
 from orgs.tasks import connection_refresh_task
 from portal.accounts.models import AuditEvent, Membership
 from tests.workers.conftest import HUB_USER, SANDBOX_USER, connect
@@ -25,7 +25,7 @@ def stale(connection):
 
 
 def test_health_page_counts_lists_and_offers_reconnect(world, client, sim, sim_app, hub):
-    from orgs.services import signing_key_generate
+    from orgs.services.apps import signing_key_generate
 
     dev_hub_sync(connection_id=hub.pk)
     broken = connect(world, sim, sim_app, SANDBOX_USER, owner=world.owner)
@@ -36,7 +36,7 @@ def test_health_page_counts_lists_and_offers_reconnect(world, client, sim, sim_a
     signing_key_generate(actor=Membership.objects.get(team=world.team, user=world.owner), name="ci-key",
                          common_name="ci", key_size=2048, validity_days=10)
     client.force_login(world.owner)
-    response = client.get(reverse("ops:health", args=[world.team.code]))
+    response = client.get(reverse("orgs:health", args=[world.team.code]))
     assert response.status_code == 200
     html = response.content.decode()
     assert 'id="count-connected">1<' in html and 'id="count-degraded">1<' in html
@@ -52,7 +52,7 @@ def test_health_page_shows_only_what_the_member_may_see(world, client, sim, sim_
     broken = connect(world, sim, sim_app, SANDBOX_USER, owner=world.owner)
     OrgConnection.objects.filter(pk=broken.pk).update(status="needs_reauth", status_reason="revoked")
     client.force_login(world.user(role))
-    response = client.get(reverse("ops:health", args=[world.team.code]))
+    response = client.get(reverse("orgs:health", args=[world.team.code]))
     assert response.status_code == status
     if status == 200:  # carol sees neither alice's org nor a Reconnect button for it
         html = response.content.decode()
@@ -72,7 +72,7 @@ def test_needs_reauth_emails_owner_and_managers_once_per_episode(world, sim, sim
     assert len(mailoutbox) == 1
     assert sorted(mailoutbox[0].to) == ["alice@example.com", "bob@example.com", "carol@example.com"]
     body = mailoutbox[0].body
-    assert SANDBOX_USER in body and reverse("ops:health", args=[world.team.code]) in body
+    assert SANDBOX_USER in body and reverse("orgs:health", args=[world.team.code]) in body
     assert conn.reveal("refresh_token") not in body
     assert AuditEvent.objects.filter(kind="org.needs_reauth").count() == 1
     # A new episode after a reconnect (which clears reauth_notified_at) emails again.
@@ -113,7 +113,7 @@ def test_refresh_task_raises_transient_failures_for_retry_and_swallows_permanent
 def test_a_refresh_batch_goes_on_past_permanent_failures_and_stops_at_a_transient_one(world, sim, sim_app,
                                                                                       monkeypatch):
     from orgs import tasks
-    from orgs.refresh import connections_refresh_batch
+    from orgs.services.refresh import connections_refresh_batch
 
     ok, revoked, later = (connect(world, sim, sim_app, user) for user in (SANDBOX_USER, HUB_USER, OTHER_USER))
     for conn in (ok, revoked, later):

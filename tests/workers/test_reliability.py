@@ -17,9 +17,9 @@ import signal
 
 import pytest
 
-from orgs import refresh
 from orgs.models import OrgConnection
-from orgs.sweeps import connections_refresh_sweep, due_connections
+from orgs.services import refresh
+from orgs.services.sweeps import connections_refresh_sweep, due_connections
 from orgs.tasks import connection_refresh_task
 from portal.accounts.models import AuditEvent
 from tests.canaries import find_leaks
@@ -255,7 +255,7 @@ def test_a_redis_outage_keeps_the_web_and_the_api_working_and_one_sweep_catches_
     from portal.accounts.models import Membership
     from portal.accounts.tokens import api_token_create
 
-    settings.CACHES = {"default": {"BACKEND": "portal.cache.FallbackRedisCache", "LOCATION": rel_redis.cache_url,
+    settings.CACHES = {"default": {"BACKEND": "portal.lib.cache.FallbackRedisCache", "LOCATION": rel_redis.cache_url,
                                    "KEY_PREFIX": "reliability",
                                    "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}}
     handed, *due = seed(world, sim, sim_app, 3)

@@ -10,7 +10,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if not settings.DEBUG:
             raise CommandError("ensure_dev_keyring is for development (DEBUG=true); set PORTAL_ENCRYPTION_KEYS.")
-        from orgs.crypto import new_key_entry
+        from portal.lib.crypto import new_key_entry
 
         path = settings.RUN_DIR / "encryption-keys"
         if path.exists():

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from orgs.crypto import new_key_entry
+from portal.lib.crypto import new_key_entry
 
 
 class Command(BaseCommand):

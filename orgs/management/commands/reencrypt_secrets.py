@@ -13,9 +13,9 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from orgs import crypto
 from orgs.models import SecretsModel
 from portal.accounts.adapter import MFAAdapter
+from portal.lib import crypto
 
 MFA_SECRET_KEYS = ("secret", "seed")  # TOTP seed, recovery-code seed
 

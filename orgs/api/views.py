@@ -1,0 +1,152 @@
+"""The REST API (`/api/v1/`): JSON, bearer API tokens, `Cache-Control: no-store` on every answer.
+
+    GET  /api/v1/orgs                                   the orgs the caller can target
+    GET  /api/v1/orgs/<alias | username | org id>       one org the caller can see
+    POST /api/v1/orgs/<alias | username | org id>/access-token
+    GET  /api/v1/schema                                 the OpenAPI document (orgs/api/schema.py)
+
+Errors are `{"error": code, "message": text}`: 401 missing/bad token, 403 visible but not targetable, 404 unknown or
+invisible (the same answer), 405 wrong method, 409 needs re-authorization (or an ambiguous org id), 429 rate limit
+(with `Retry-After`), 503 Salesforce unreachable. The way in (token, org, level) is `orgs.api.authentication`;
+every permission decision is the org funnel's (`orgs.access`); hand-outs are `orgs.services.handout` (audited).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from orgs import access
+from orgs.api import schema
+from orgs.api.authentication import ApiAccessError, authenticate, bearer, resolve
+from orgs.services.handout import HandOutError, connection_token_hand_out
+from portal.lib.cache import count_hit
+from portal.lib.http import client_ip
+
+log = logging.getLogger(__name__)
+
+RATE_WINDOW_SECONDS = 60
+
+
+def _json(data, status: int = 200, headers: dict | None = None) -> JsonResponse:
+    response = JsonResponse(data, status=status, json_dumps_params={"ensure_ascii": False})
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def api_error(status: int, code: str, message: str, headers: dict | None = None) -> JsonResponse:
+    return _json({"error": code, "message": message}, status=status, headers=headers)
+
+
+def api_view(*methods: str, authenticated: bool = True):
+    """JSON endpoint: method check (405), bearer token (401), then `view(request, token, **kwargs)`."""
+
+    def decorator(view):
+        @csrf_exempt
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in methods:
+                return api_error(405, "method_not_allowed", f"Use {' or '.join(methods)} here.",
+                                 headers={"Allow": ", ".join(methods)})
+            if not authenticated:
+                return view(request, *args, **kwargs)
+            raw = bearer(request)
+            if raw is None:
+                return api_error(401, "unauthorized", "Send an API token: `Authorization: Bearer op_…` (create one "
+                                 "under API tokens in the portal).", headers={"WWW-Authenticate": "Bearer"})
+            token = authenticate(raw=raw, ip=client_ip(request), ident=kwargs.get("ident"))
+            if token is None:
+                return api_error(401, "unauthorized", "This API token is unknown, expired or revoked.",
+                                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            try:
+                return view(request, token, *args, **kwargs)
+            except ApiAccessError as exc:
+                return api_error(exc.status, exc.code, exc.message)
+
+        return wrapper
+
+    return decorator
+
+
+def _rate_limit(token) -> int | None:
+    """Count one hand-out for the token in the current minute; seconds to wait when over the limit, else None."""
+    limit = settings.PORTAL_API_RATE_LIMIT_PER_MINUTE
+    now = time.time()
+    window = int(now // RATE_WINDOW_SECONDS)
+    if count_hit(f"api-rate:{token.pk}:{window}", RATE_WINDOW_SECONDS + 5) > limit:
+        return max(1, int(RATE_WINDOW_SECONDS - now % RATE_WINDOW_SECONDS) + 1)
+    return None
+
+
+def org_json(connection, level_access, alias) -> dict:
+    return {
+        "alias": alias.alias if alias else None,
+        "username": connection.username,
+        "org_id": connection.org_id,
+        "type": connection.type_label,
+        "kind": connection.kind,
+        "is_devhub": connection.is_devhub,
+        "instance_url": connection.instance_url,
+        "api_version": connection.api_version,
+        "status": connection.status,
+        "status_reason": connection.status_reason,
+        "flow": connection.flow,
+        "is_default_org": bool(alias and alias.is_default_org),
+        "is_default_devhub": bool(alias and alias.is_default_devhub),
+        "access": level_access.level_label,
+    }
+
+
+@api_view("GET")
+def orgs_list(request, token):
+    rows = access.api_connections(token)
+    return _json({"orgs": [org_json(c, a, alias) for c, a, alias in rows]})
+
+
+@api_view("GET")
+def org_detail(request, token, ident):
+    connection, level_access, alias = resolve(token, ident, need=access.Level.VIEW)
+    return _json(org_json(connection, level_access, alias))
+
+
+@api_view("POST")
+def org_access_token(request, token, ident):
+    wait = _rate_limit(token)
+    if wait is not None:
+        return api_error(429, "rate_limited", f"Too many access-token requests for this API token (limit "
+                         f"{settings.PORTAL_API_RATE_LIMIT_PER_MINUTE} a minute). Retry in {wait} s.",
+                         headers={"Retry-After": str(wait)})
+    connection, _, alias = resolve(token, ident, need=access.Level.TARGET)
+    try:
+        issued = connection_token_hand_out(team=token.team, connection=connection, user=token.user,
+                                           api_token=token, alias=alias.alias if alias else "",
+                                           ip=client_ip(request), purpose="api")
+    except HandOutError as exc:
+        return api_error(exc.status, exc.code, str(exc))
+    return _json({
+        "access_token": issued.access_token,
+        "instance_url": issued.instance_url,
+        "username": issued.username,
+        "org_id": issued.org_id,
+        "api_version": issued.api_version,
+        "issued_at": issued.issued_at.isoformat(),
+        "alias": alias.alias if alias else None,
+    })
+
+
+@api_view("GET", authenticated=False)
+def schema_view(request):
+    return _json(schema.schema(server_url=request.build_absolute_uri("/api/v1")))
+
+
+@api_view("GET", "POST", "PUT", "PATCH", "DELETE", authenticated=False)
+def not_found(request, rest=""):
+    return api_error(404, "not_found", "No such API endpoint. See /api/v1/schema.")

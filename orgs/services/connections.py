@@ -1,0 +1,170 @@
+"""Org connections once authorized: the one upsert (web flow, JWT, scratch orgs), org facts, aliases, disconnect.
+
+Every Salesforce call goes through `orgs.services.client.sf_client()`; every write is here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from orgs import salesforce
+from orgs.models import ConnectedApp, OrgAlias, OrgConnection
+from orgs.services.client import revoke_quietly, sf_client
+from portal.accounts.models import AuditEvent, Membership, User
+from portal.accounts.services import ServiceError, audit_record
+from portal.lib import crypto
+
+log = logging.getLogger(__name__)
+Kind = AuditEvent.Kind
+
+UNAVAILABLE = "Salesforce is unavailable, try again in a moment. Nothing was saved."
+
+# -- completing a flow -----------------------------------------------------------------------------------------------
+
+@dataclass
+class OrgFacts:
+    tokens: salesforce.TokenResponse
+    identity: salesforce.Identity
+    org: salesforce.OrgInfo
+    is_devhub: bool
+    api_version: str
+
+
+def fetch_org_facts(client: salesforce.SalesforceClient, tokens: salesforce.TokenResponse) -> OrgFacts:
+    """Who and what the tokens are for: identity, org classification, Dev Hub status, API version."""
+    identity = client.identity(id_url=tokens.id_url, access_token=tokens.access_token)
+    version = client.latest_api_version(instance_url=tokens.instance_url)
+    org = client.organization(instance_url=tokens.instance_url, access_token=tokens.access_token,
+                              api_version=version)
+    is_devhub = client.is_dev_hub(instance_url=tokens.instance_url, access_token=tokens.access_token,
+                                  api_version=version)
+    return OrgFacts(tokens=tokens, identity=identity, org=org, is_devhub=is_devhub, api_version=version)
+
+
+@transaction.atomic
+def connection_upsert(*, membership: Membership, app: ConnectedApp, flow: str, login_url: str, facts: OrgFacts,
+                      alias: str = "", dev_hub: OrgConnection | None = None, ip: str | None = None,
+                      audit_data: dict | None = None) -> tuple[OrgConnection, bool, str | None]:
+    """Create or update (never duplicate) the member's connection for one Salesforce user, with fresh tokens, and
+    give the member an alias for it. Returns (connection, created, the superseded refresh token or None).
+    Used by the web flow, JWT connections and scratch orgs created through the portal."""
+    tokens, identity, org = facts.tokens, facts.identity, facts.org
+    connection = (OrgConnection.objects.select_for_update()
+                  .filter(team=membership.team, owner=membership.user, org_id=tokens.org_id,
+                          user_id=tokens.user_id).first())
+    created = connection is None
+    superseded = None
+    if created:
+        connection = OrgConnection(team=membership.team, owner=membership.user, org_id=tokens.org_id,
+                                   user_id=tokens.user_id)
+    else:
+        superseded = connection.reveal("refresh_token")
+    was_reauth = not created and connection.status != OrgConnection.Status.CONNECTED
+    connection.app, connection.flow = app, flow
+    connection.username, connection.org_name = identity.username, org.name
+    connection.kind, connection.edition, connection.is_devhub = org.kind, org.organization_type, facts.is_devhub
+    connection.login_url, connection.instance_url = login_url, tokens.instance_url
+    connection.api_version = facts.api_version
+    connection.dev_hub = dev_hub or connection.dev_hub
+    connection.seal("refresh_token", tokens.refresh_token)
+    connection.seal("access_token", tokens.access_token)
+    connection.access_token_issued_at = tokens.issued_at_datetime or timezone.now()
+    connection.last_refresh_at = timezone.now()
+    connection.status, connection.status_reason = OrgConnection.Status.CONNECTED, ""
+    connection.refresh_failures, connection.reauth_notified_at = 0, None
+    connection.save()
+    row = OrgAlias.objects.filter(user=membership.user, connection=connection).first()
+    if row is None:
+        row = OrgAlias.objects.create(team=membership.team, user=membership.user, connection=connection,
+                                      alias=alias_free(membership, alias or suggest_alias(identity, org)))
+    details = {"alias": row.alias, "username": connection.username, "org_id": connection.org_id,
+               "type": connection.type_label, "instance_url": connection.instance_url, "flow": flow,
+               **(audit_data or {})}
+    if was_reauth:
+        details["recovered_from"] = "needs re-authorization"
+    audit_record(team=membership.team, actor=membership.user,
+                 kind=Kind.ORG_CONNECTED if created else Kind.ORG_RECONNECTED, subject=row.alias, ip=ip,
+                 data=details)
+    return connection, created, superseded
+
+
+# -- aliases and defaults ----------------------------------------------------------------------------------------------
+
+def alias_validate(alias: str) -> str:
+    if not re.match(OrgAlias.ALIAS_PATTERN, alias or ""):
+        raise ServiceError("An alias is 1–80 letters, digits, dots, dashes or underscores, starting with a letter "
+                           "or digit (like an sf alias).")
+    return alias
+
+
+def suggest_alias(identity: salesforce.Identity, org: salesforce.OrgInfo) -> str:
+    base = slugify(org.name)[:40] or slugify(identity.username.split("@")[0])[:40] or "org"
+    return base
+
+
+def alias_pick(wanted: str, taken: set[str]) -> str:
+    """`wanted` made into a valid alias, numbered (`uat-2`, `uat-3`, …) until it is not in `taken`."""
+    base = alias_validate(re.sub(r"[^A-Za-z0-9._-]", "-", wanted).strip("-._")[:70] or "org")
+    alias, n = base, 2
+    while alias in taken:
+        alias, n = f"{base}-{n}", n + 1
+    return alias
+
+
+def alias_free(membership: Membership, wanted: str) -> str:
+    """A free alias for the member, based on `wanted`."""
+    taken = set(OrgAlias.objects.filter(team=membership.team, user=membership.user).values_list("alias", flat=True))
+    return alias_pick(wanted, taken)
+
+
+@transaction.atomic
+def org_alias_rename(*, alias: OrgAlias, new_alias: str, ip: str | None = None) -> None:
+    new_alias = alias_validate(new_alias.strip())
+    if new_alias == alias.alias:
+        return
+    if OrgAlias.objects.filter(team=alias.team, user=alias.user, alias=new_alias).exists():
+        raise ServiceError(f"You already use the alias “{new_alias}” for another org.")
+    old = alias.alias
+    OrgAlias.objects.filter(pk=alias.pk).update(alias=new_alias)
+    audit_record(team=alias.team, actor=alias.user, kind=Kind.ORG_RENAMED, subject=new_alias, ip=ip,
+                 data={"from": old, "to": new_alias, "username": alias.connection.username})
+
+
+@transaction.atomic
+def org_alias_set_default(*, alias: OrgAlias, which: str, ip: str | None = None) -> None:
+    """Make this org the member's default org (`target-org`) or default Dev Hub (`target-dev-hub`)."""
+    if which not in ("org", "devhub"):
+        raise ServiceError("Choose the default org or the default Dev Hub.")
+    if which == "devhub" and not alias.connection.is_devhub:
+        raise ServiceError(f"“{alias.alias}” is not a Dev Hub.")
+    field = "is_default_org" if which == "org" else "is_default_devhub"
+    OrgAlias.objects.filter(team=alias.team, user=alias.user, **{field: True}).update(**{field: False})
+    OrgAlias.objects.filter(pk=alias.pk).update(**{field: True})
+    audit_record(team=alias.team, actor=alias.user, kind=Kind.ORG_DEFAULT_SET, subject=alias.alias, ip=ip,
+                 data={"default": "target-org" if which == "org" else "target-dev-hub"})
+
+
+# -- disconnecting -----------------------------------------------------------------------------------------------------
+
+def connection_disconnect(*, actor: User, connection: OrgConnection, ip: str | None = None) -> None:
+    """Revoke the token at Salesforce, then delete the connection. A transient revoke failure is recorded in the
+    audit log and the local delete still happens (the token is then only held by Salesforce)."""
+    try:
+        token = connection.reveal("refresh_token") or connection.reveal("access_token")
+    except crypto.DecryptionError:
+        token = None
+    reason = revoke_quietly(sf_client(), base_url=connection.instance_url, token=token)
+    with transaction.atomic():
+        OrgConnection.objects.filter(pk=connection.pk).delete()
+        if reason:
+            audit_record(team=connection.team, actor=actor, kind=Kind.ORG_REVOKE_FAILED,
+                         subject=connection.username, ip=ip, data={"why": reason})
+        audit_record(team=connection.team, actor=actor, kind=Kind.ORG_DISCONNECTED, subject=connection.username,
+                     ip=ip, data={"org_id": connection.org_id, "revoked": reason is None and token is not None})
+

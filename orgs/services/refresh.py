@@ -1,0 +1,219 @@
+"""Access tokens for connections: serve the cached one while fresh, otherwise refresh (web flow) or mint (JWT).
+
+Refresh-token rotation makes concurrency a correctness problem (SECURITY.md §0.1): presenting a rotated-out refresh
+token revokes the whole family. So every refresh runs under a row lock on the connection (`SELECT … FOR UPDATE`),
+re-reads the row after taking it, returns another process's fresh result if there is one, and stores a rotated
+refresh token in the same transaction as the new access token. A refresh token is never presented twice.
+
+Failures: transient ones (timeouts, connection errors, 5xx, 429) mark the connection Degraded with the reason and
+raise `SalesforceUnavailableError` (a still-young cached token is served instead when there is one); permanent ones
+(`invalid_grant`, revoked, undecryptable) mark it Needs re-authorization, audit it, email its owner and managers
+once per episode, and raise `ReauthorizationRequiredError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import OperationalError, transaction
+from django.utils import timezone
+
+from orgs import salesforce
+from orgs.models import OrgConnection
+from orgs.services.apps import with_app_secret
+from orgs.services.client import sf_client
+from orgs.services.jwt import jwt_token_response
+from orgs.services.notifications import notify_needs_reauth
+from portal.accounts.models import AuditEvent
+from portal.accounts.services import ServiceError, audit_record
+from portal.lib import crypto
+
+log = logging.getLogger(__name__)
+Status = OrgConnection.Status
+
+
+class SalesforceUnavailableError(ServiceError):
+    """Salesforce could not be reached or failed transiently (HTTP 503 in the API)."""
+
+
+class ReauthorizationRequiredError(ServiceError):
+    """The connection must be re-authorized by a person (HTTP 409 in the API)."""
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str = field(repr=False)
+    instance_url: str
+    issued_at: datetime
+    username: str
+    org_id: str
+    api_version: str
+
+
+def _issued(connection: OrgConnection, token: str) -> IssuedToken:
+    return IssuedToken(access_token=token, instance_url=connection.instance_url,
+                       issued_at=connection.access_token_issued_at or timezone.now(), username=connection.username,
+                       org_id=connection.org_id, api_version=connection.api_version)
+
+
+def _default_max_age() -> timedelta:
+    return timedelta(seconds=settings.PORTAL_REFRESH_AFTER)
+
+
+def _fresh_token(connection: OrgConnection, max_age: timedelta) -> str | None:
+    """The cached access token if it is younger than `max_age` and decrypts; else None."""
+    issued_at = connection.access_token_issued_at
+    if not connection.access_token or issued_at is None or timezone.now() - issued_at >= max_age:
+        return None
+    try:
+        return connection.reveal("access_token")
+    except crypto.DecryptionError:
+        return None
+
+
+def connection_access_token(*, connection_id: int, max_age: timedelta | None = None,
+                            connection: OrgConnection | None = None) -> IssuedToken:
+    """The cached access token while younger than `max_age` (default PORTAL_REFRESH_AFTER), else a new one.
+    Pass the `connection` row when the caller just loaded it (the refresh path re-reads it under a lock anyway)."""
+    max_age = max_age or _default_max_age()
+    if connection is None or connection.pk != connection_id:
+        connection = OrgConnection.objects.get(pk=connection_id)
+    if connection.status == Status.NEEDS_REAUTH:
+        raise ReauthorizationRequiredError(connection.status_reason or "Salesforce refused the connection's token.")
+    token = _fresh_token(connection, max_age)
+    if token:
+        return _issued(connection, token)
+    try:
+        return connection_refresh(connection_id=connection_id, max_age=max_age)
+    except SalesforceUnavailableError:
+        # Salesforce's default session lasts two hours: a token younger than that still works.
+        fallback = _fresh_token(connection, max(max_age * 2, timedelta(hours=2)))
+        if fallback:
+            return _issued(connection, fallback)
+        raise
+
+
+def connection_refresh(*, connection_id: int, force: bool = False, max_age: timedelta | None = None,
+                       unless_newer_than: datetime | None = None) -> IssuedToken:
+    """Refresh (or mint) under a row lock. Without `force`, a token that another process refreshed meanwhile is
+    returned as it is; with `unless_newer_than`, only a token issued after that moment counts as fresh."""
+    max_age = max_age or _default_max_age()
+    failure: Exception | None = None
+    with transaction.atomic():
+        connection = (OrgConnection.objects.select_for_update(of=("self",))
+                      .select_related("app", "app__signing_key").get(pk=connection_id))
+        if connection.status == Status.NEEDS_REAUTH:
+            raise ReauthorizationRequiredError(connection.status_reason or "Salesforce refused the token.")
+        if unless_newer_than is not None:
+            newer = connection.access_token_issued_at and connection.access_token_issued_at > unless_newer_than
+            token = _fresh_token(connection, max_age) if newer else None
+        else:
+            token = None if force else _fresh_token(connection, max_age)
+        if token:
+            return _issued(connection, token)  # another process refreshed while we waited for the lock
+        try:
+            tokens = _renew(connection)
+        except salesforce.TransientSalesforceError as exc:
+            failure = SalesforceUnavailableError(salesforce.describe_error(exc))
+            _mark_degraded(connection, str(failure))
+        except (salesforce.SalesforceError, crypto.DecryptionError) as exc:
+            reason = crypto.DecryptionError.user_message if isinstance(exc, crypto.DecryptionError) \
+                else salesforce.describe_error(exc)
+            failure = ReauthorizationRequiredError(reason)
+            _mark_needs_reauth(connection, reason)
+        else:
+            _store_tokens(connection, tokens)
+            return _issued(connection, tokens.access_token)
+    raise failure
+
+
+def connections_refresh_batch(connection_ids: list[int], *, budget_seconds: float = 60.0
+                              ) -> tuple[int | None, list[int]]:
+    """Refresh due connections one after another, each exactly as `connection_refresh` does (its own row lock and
+    transaction; a connection refreshed meanwhile is left as it is), for the sweep's batches.
+
+    Stops at the first transient failure (Salesforce is probably unwell: the rest should back off individually) or
+    when `budget_seconds` have passed. Returns (the id that failed transiently or None, the ids not tried).
+    Permanent failures are recorded by `connection_refresh` and the batch goes on."""
+    deadline = time.monotonic() + budget_seconds
+    for index, connection_id in enumerate(connection_ids):
+        if time.monotonic() > deadline:
+            return None, connection_ids[index:]
+        try:
+            connection_refresh(connection_id=connection_id)
+        except (ReauthorizationRequiredError, OrgConnection.DoesNotExist):
+            continue  # recorded, audited and emailed (or disconnected meanwhile)
+        except (SalesforceUnavailableError, OperationalError):
+            return connection_id, connection_ids[index + 1:]
+    return None, []
+
+
+def _renew(connection: OrgConnection) -> salesforce.TokenResponse:
+    if connection.flow == OrgConnection.Flow.JWT:
+        return jwt_token_response(connection=connection)
+    refresh_token = connection.reveal("refresh_token")
+    if not refresh_token:
+        raise salesforce.OAuthError("invalid_grant", "no refresh token is stored for this connection")
+    client = sf_client()
+    return with_app_secret(connection.app, lambda secret: client.refresh(
+        base_url=connection.instance_url, client_id=connection.app.consumer_key, client_secret=secret,
+        refresh_token=refresh_token))
+
+
+def _store_tokens(connection: OrgConnection, tokens: salesforce.TokenResponse) -> None:
+    """Save the new access token and, with rotation, the new refresh token: one transaction, one row."""
+    recovered = connection.status != Status.CONNECTED
+    now = timezone.now()
+    connection.seal("access_token", tokens.access_token)
+    if tokens.refresh_token:
+        connection.seal("refresh_token", tokens.refresh_token)
+    connection.instance_url = tokens.instance_url or connection.instance_url
+    connection.access_token_issued_at = tokens.issued_at_datetime or now
+    connection.last_refresh_at = now
+    connection.status, connection.status_reason, connection.refresh_failures = Status.CONNECTED, "", 0
+    connection.save(update_fields=["access_token", "refresh_token", "secrets_key_id", "instance_url",
+                                   "access_token_issued_at", "last_refresh_at", "status", "status_reason",
+                                   "refresh_failures", "updated_at"])
+    if recovered:
+        audit_record(team=connection.team, actor=None, kind=AuditEvent.Kind.ORG_RECOVERED,
+                     subject=connection.username, data={"org_id": connection.org_id})
+
+
+def _mark_degraded(connection: OrgConnection, reason: str) -> None:
+    OrgConnection.objects.filter(pk=connection.pk).update(
+        status=Status.DEGRADED, status_reason=reason[:500], last_error_at=timezone.now(),
+        refresh_failures=connection.refresh_failures + 1)
+    log.warning("refresh of connection %s failed transiently (%d in a row)", connection.code,
+                connection.refresh_failures + 1)
+
+
+def _mark_needs_reauth(connection: OrgConnection, reason: str) -> None:
+    first_notice = connection.reauth_notified_at is None
+    OrgConnection.objects.filter(pk=connection.pk).update(
+        status=Status.NEEDS_REAUTH, status_reason=reason[:500], last_error_at=timezone.now(),
+        reauth_notified_at=connection.reauth_notified_at or timezone.now())
+    audit_record(team=connection.team, actor=None, kind=AuditEvent.Kind.ORG_NEEDS_REAUTH,
+                 subject=connection.username, data={"org_id": connection.org_id, "why": reason[:300]})
+    log.warning("connection %s needs re-authorization", connection.code)
+    if first_notice:
+        transaction.on_commit(lambda: _notify_needs_reauth(connection.pk, reason))
+
+
+def _notify_needs_reauth(connection_id: int, reason: str) -> None:
+    """One email per episode to the connection's owner and its managers (after the status is committed)."""
+    notify_needs_reauth(connection_id=connection_id, reason=reason)
+
+
+def with_fresh_token(*, connection_id: int, call):
+    """Run `call(issued)` against Salesforce; on 401 INVALID_SESSION_ID refresh once and retry once.
+    The high-assurance 401 is not a refresh case and is raised as it is."""
+    issued = connection_access_token(connection_id=connection_id)
+    try:
+        return call(issued)
+    except salesforce.SessionExpiredError:
+        issued = connection_refresh(connection_id=connection_id, unless_newer_than=issued.issued_at)
+        return call(issued)

@@ -1,0 +1,39 @@
+"""The project's own pages, which compose both apps: the landing redirect and a team's dashboard."""
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+
+from orgs.selectors import health_for_member, signing_keys_expiring
+from portal.accounts import access
+from portal.accounts.access import TeamAction
+from portal.accounts.context_processors import CURRENT_TEAM_SESSION_KEY, remember_team
+from portal.accounts.models import Membership
+
+
+@login_required
+def home(request):
+    """Land on the current team, or on the team list when there is none yet."""
+    memberships = Membership.objects.filter(user=request.user).select_related("team")
+    current = request.session.get(CURRENT_TEAM_SESSION_KEY)
+    chosen = next((m for m in memberships if str(m.team.code) == current), None) or memberships.first()
+    if chosen is None:
+        return redirect("accounts:team_list")
+    return redirect("team_dashboard", team=chosen.team.code)
+
+
+@login_required
+def team_dashboard(request, team):
+    membership = access.membership_for_action(request.user, team, TeamAction.VIEW)
+    remember_team(request, membership)
+    perms = access.team_permissions(membership)
+    context = {
+        "membership": membership,
+        "team": membership.team,
+        "perms": perms,
+        "member_count": membership.team.memberships.count(),
+        "pending_invitations": membership.team.invitations.pending().count(),
+        "recent_events": membership.team.audit_events.all()[:5] if perms["view_audit"] else [],
+        "expiring_keys": signing_keys_expiring(team=membership.team) if perms["manage_keys"] else [],
+        "health": health_for_member(membership=membership),
+    }
+    return render(request, "accounts/team_dashboard.html", context)

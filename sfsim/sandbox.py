@@ -129,7 +129,7 @@ def _license_problem(world: World, prod_id: str, license_type: str, exclude: str
 # -- REST: SandboxInfo create / update (refresh) / delete -----------------------------------------------
 
 
-def _check_body(body: Any, *, creating: bool) -> dict[str, Any] | Response:
+def _check_body(body: Any) -> dict[str, Any] | Response:
     if not isinstance(body, dict):
         return rest_error(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
     body = {k: v for k, v in body.items() if k not in ("attributes", "Id")}
@@ -192,7 +192,7 @@ def _bad_license(value: Any) -> Response:
 
 def create_info(world: World, caller: Caller, body: Any) -> Response:
     """POST /services/data/vNN.N/tooling/sobjects/SandboxInfo: a new sandbox and its first SandboxProcess."""
-    checked = _check_body(body, creating=True)
+    checked = _check_body(body)
     if isinstance(checked, Response):
         return checked
     prod = caller.org
@@ -308,7 +308,7 @@ def update_info(world: World, caller: Caller, record_id: str, body: Any) -> Resp
     info = get_row(world, SANDBOX_INFO, caller.org, record_id)
     if info is None:
         return not_found()
-    checked = _check_body(body, creating=False)
+    checked = _check_body(body)
     if isinstance(checked, Response):
         return checked
     name = checked.get("SandboxName", info["SandboxName"])

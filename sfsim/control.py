@@ -8,9 +8,9 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import unquote
 
-from sfsim import oauth
+from sfsim import ids, oauth, sandbox
 from sfsim.fixture import apply_app_settings, load_into, reset_world
-from sfsim.model import FAIL_MODES, REFRESH_SCOPES, ConfigError, SimConfig, World
+from sfsim.model import FAIL_MODES, REFRESH_SCOPES, ConfigError, Org, SimConfig, World
 from sfsim.web import Request, Response, json_response
 
 Handler = Callable[[World, dict[str, Any], Request, dict[str, str]], Response]
@@ -81,6 +81,10 @@ def _merged_config(current: SimConfig, changes: dict[str, Any]) -> SimConfig:
         elif key == "corrupt_signature":
             if not isinstance(value, bool):
                 raise ConfigError("corrupt_signature must be true or false")
+            values[key] = value
+        elif key == "sandbox_instance_url_template":
+            if value is not None and (not isinstance(value, str) or "://" not in value):
+                raise ConfigError("sandbox_instance_url_template must be a URL template or null")
             values[key] = value
         elif key == "redirect_location":
             if not isinstance(value, str) or not value:
@@ -158,6 +162,129 @@ def authorize(world: World, fixture: dict[str, Any], req: Request, _: dict[str, 
     )
 
 
+# -- sandboxes ------------------------------------------------------------------------------------
+
+
+def _production(world: World, ref: Any) -> Org:
+    """A production org by 15/18-char id or by the username of one of its users."""
+    if not isinstance(ref, str) or not ref:
+        raise ConfigError("'org' (a production org id or username) is required")
+    org = world.orgs.get(ids.normalize_id(ref) or "")
+    if org is None:
+        user = world.user_by_username(ref)
+        org = world.orgs.get(user.org_id) if user is not None else None
+    if org is None:
+        raise ConfigError(f"unknown org {ref!r}")
+    if org.kind != "production":
+        raise ConfigError(f"org {org.id} is a {org.kind} org; sandboxes belong to production orgs")
+    return org
+
+
+def _process(world: World, body: dict[str, Any]) -> dict[str, Any]:
+    ref = body.get("sandbox")
+    if not isinstance(ref, str) or not ref:
+        raise ConfigError("'sandbox' (a name, 0GQ or 0GR id) is required")
+    prod_id = _production(world, body["org"]).id if body.get("org") else None
+    return sandbox.find_process(world, ref, prod_id)
+
+
+def _sandbox_view(world: World, process: dict[str, Any]) -> Response:
+    return json_response(200, sandbox.describe(world, world.sandbox_infos[process["SandboxInfoId"]]))
+
+
+def sandbox_licenses(world: World, fixture: dict[str, Any], req: Request, _: dict[str, str]) -> Response:
+    body = _body(req)
+    org = _production(world, body.get("org"))
+    current = dict(sandbox.licenses(world, org.id))
+    changes = body.get("licenses") or {}
+    if not isinstance(changes, dict):
+        raise ConfigError("'licenses' must be an object: {license type: count}")
+    for name, count in changes.items():
+        license_type = sandbox.normalize_license(name)
+        if license_type is None:
+            raise ConfigError(f"unknown license type {name!r}; use one of {sorted(sandbox.REFRESH_DAYS)}")
+        current[license_type] = int(_number(count, f"licenses.{name}", 0))
+    world.sandbox_licenses[org.id] = current
+    in_use = {name: 0 for name in current}
+    for row in world.sandbox_infos.values():
+        if row["_prod"] == org.id and not row["IsDeleted"]:
+            in_use[row["LicenseType"]] += 1
+    return json_response(200, {"org": org.id, "licenses": current, "in_use": in_use})
+
+
+def sandbox_seed(world: World, fixture: dict[str, Any], req: Request, _: dict[str, str]) -> Response:
+    body = _body(req)
+    org = _production(world, body.get("org"))
+    names = body.get("names")
+    if names is None:
+        count = int(_number(body.get("count", 1), "count", 1, 10_000))
+        prefix = body.get("prefix", "sb")
+        if not isinstance(prefix, str):
+            raise ConfigError("prefix must be a string")
+        taken = {row["SandboxName"].lower() for row in world.sandbox_infos.values() if row["_prod"] == org.id}
+        names, number = [], 0
+        while len(names) < count:
+            number += 1
+            if f"{prefix}{number}".lower() not in taken:
+                names.append(f"{prefix}{number}")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError("names must be a list of sandbox names")
+    license_type = sandbox.normalize_license(body.get("license_type", "DEVELOPER"))
+    if license_type is None:
+        raise ConfigError(f"license_type must be one of {sorted(sandbox.REFRESH_DAYS)}")
+    created = sandbox.seed(
+        world,
+        org,
+        names,
+        license_type,
+        copy_users=bool(body.get("copy_users", True)),
+        last_copy_days_ago=_number(body.get("last_refresh_days_ago", 30), "last_refresh_days_ago", 0),
+    )
+    return json_response(200, {"sandboxes": created})
+
+
+def sandbox_list(world: World, fixture: dict[str, Any], req: Request, _: dict[str, str]) -> Response:
+    prod_id = _production(world, req.query["org"]).id if req.query.get("org") else None
+    rows = [
+        sandbox.describe(world, row)
+        for row in world.sandbox_infos.values()
+        if not row["IsDeleted"] and (prod_id is None or row["_prod"] == prod_id)
+    ]
+    return json_response(200, {"sandboxes": rows})
+
+
+def sandbox_advance(world: World, fixture: dict[str, Any], req: Request, _: dict[str, str]) -> Response:
+    body = _body(req)
+    sandbox.advance(world)
+    process = _process(world, body)
+    target = body.get("to", "Completed")
+    progress = body.get("copy_progress")
+    if progress is not None:
+        progress = int(_number(progress, "copy_progress", 0, 99))
+    sandbox.advance_to(world, process, str(target), progress)
+    return _sandbox_view(world, process)
+
+
+def sandbox_fail(world: World, fixture: dict[str, Any], req: Request, _: dict[str, str]) -> Response:
+    body = _body(req)
+    sandbox.advance(world)
+    process = _process(world, body)
+    reason = body.get("reason") or "The sandbox copy failed."
+    sandbox.fail(world, process, str(reason))
+    return _sandbox_view(world, process)
+
+
+def sandbox_last_refresh(world: World, fixture: dict[str, Any], req: Request, _: dict[str, str]) -> Response:
+    """Pretend the last completed copy (create or refresh) happened ``days_ago`` days ago."""
+    body = _body(req)
+    sandbox.advance(world)
+    process = _process(world, body)
+    info = world.sandbox_infos[process["SandboxInfoId"]]
+    days = _number(body.get("days_ago"), "days_ago", 0)
+    info["_last_copy"] = world.now() - days * sandbox.DAY
+    return _sandbox_view(world, process)
+
+
 def log(world: World, fixture: dict[str, Any], req: Request, _: dict[str, str]) -> Response:
     if req.method == "DELETE":
         world.log.clear()
@@ -182,6 +309,12 @@ ROUTES: list[tuple[tuple[str, ...], re.Pattern[str], Handler]] = [
     (("POST",), re.compile(r"/__sim__/sessions/expire"), expire_sessions),
     (("POST",), re.compile(r"/__sim__/tokens"), mint_tokens),
     (("POST",), re.compile(r"/__sim__/authorize"), authorize),
+    (("POST",), re.compile(r"/__sim__/sandboxes/licenses"), sandbox_licenses),
+    (("POST",), re.compile(r"/__sim__/sandboxes/seed"), sandbox_seed),
+    (("POST",), re.compile(r"/__sim__/sandboxes/advance"), sandbox_advance),
+    (("POST",), re.compile(r"/__sim__/sandboxes/fail"), sandbox_fail),
+    (("POST",), re.compile(r"/__sim__/sandboxes/last-refresh"), sandbox_last_refresh),
+    (("GET",), re.compile(r"/__sim__/sandboxes"), sandbox_list),
     (("GET", "DELETE"), re.compile(r"/__sim__/log"), log),
     (("GET",), re.compile(r"/__sim__/state"), state),
     (("GET",), re.compile(r"/__sim__/health"), health),

@@ -152,6 +152,8 @@ class SimConfig:
     timeout_seconds: float = 30.0
     page_size: int = 2000
     scratch_create_seconds: float = 2.0
+    sandbox_copy_seconds: float = 3.0
+    sandbox_instance_url_template: str | None = None
     clock_offset_seconds: float = 0.0
     redirect_location: str = "https://evil.example/sfsim-redirect"
     corrupt_signature: bool = False
@@ -180,6 +182,11 @@ class World:
         self.scratch_infos: dict[str, dict[str, Any]] = {}
         self.active_scratch: dict[str, dict[str, Any]] = {}
         self.pending_scratch: list[str] = []
+        self.sandbox_infos: dict[str, dict[str, Any]] = {}
+        self.sandbox_processes: dict[str, dict[str, Any]] = {}
+        self.pending_sandbox: list[str] = []
+        self.sandbox_licenses: dict[str, dict[str, int]] = {}
+        self.frontdoor_otps: dict[str, tuple[str, float, str]] = {}
         self.families: dict[int, Family] = {}
         self.approvals: dict[tuple[str, str], list[Family]] = {}
         self.refresh_index: dict[str, int] = {}
@@ -341,6 +348,8 @@ class World:
             self.pending = {k: v for k, v in self.pending.items() if v.expires > now}
         if len(self.ui_sessions) > 1_000:
             self.ui_sessions = {k: v for k, v in self.ui_sessions.items() if v[1] > now}
+        if len(self.frontdoor_otps) > 1_000:
+            self.frontdoor_otps = {k: v for k, v in self.frontdoor_otps.items() if v[1] > now}
 
     def remember_cursor(self, cursor: str, data: dict[str, Any]) -> None:
         self.cursors[cursor] = data
@@ -355,6 +364,9 @@ class World:
             "apps": len(self.apps),
             "scratch_org_infos": len(self.scratch_infos),
             "active_scratch_orgs": len(self.active_scratch),
+            "sandbox_infos": sum(1 for row in self.sandbox_infos.values() if not row["IsDeleted"]),
+            "sandbox_processes": len(self.sandbox_processes),
+            "sandbox_copies_in_progress": len(self.pending_sandbox),
             "approvals_active": live_families,
             "approvals_revoked": len(self.families) - live_families,
             "refresh_tokens_active": len(self.refresh_index),

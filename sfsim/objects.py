@@ -25,6 +25,7 @@ class SObjectType:
     fields: dict[str, str]  # canonical field name -> id | string | boolean | int | date | datetime
     relationships: dict[str, tuple[str, str]]  # relationship name -> (id field, target type)
     hub_only: bool = False
+    tooling: bool = False  # Tooling API only (/services/data/vNN.N/tooling/...), production orgs only
 
     def field(self, name: str) -> str | None:
         return _lower_map(self.fields).get(name.lower())
@@ -166,7 +167,73 @@ ACTIVE_SCRATCH_ORG = SObjectType(
     {**_USER_RELS, "ScratchOrgInfo": ("ScratchOrgInfoId", "ScratchOrgInfo")},
     hub_only=True,
 )
+SANDBOX_INFO = SObjectType(
+    "SandboxInfo",
+    ids.SANDBOX_INFO_PREFIX,
+    {
+        "Id": "id",
+        "IsDeleted": "boolean",
+        "CreatedDate": "datetime",
+        "CreatedById": "id",
+        "LastModifiedDate": "datetime",
+        "LastModifiedById": "id",
+        "SystemModstamp": "datetime",
+        "SandboxName": "string",
+        "LicenseType": "string",
+        "TemplateId": "id",
+        "HistoryDays": "int",
+        "CopyChatter": "boolean",
+        "CopyArchivedActivities": "boolean",
+        "AutoActivate": "boolean",
+        "ApexClassId": "id",
+        "Description": "string",
+        "SourceId": "id",
+        "ActivationUserGroupId": "id",
+        "Features": "string",
+        "PostCopyConfig": "string",
+    },
+    {"CreatedBy": ("CreatedById", "User"), "LastModifiedBy": ("LastModifiedById", "User")},
+    tooling=True,
+)
+SANDBOX_PROCESS = SObjectType(
+    "SandboxProcess",
+    ids.SANDBOX_PROCESS_PREFIX,
+    {
+        "Id": "id",
+        "IsDeleted": "boolean",
+        "CreatedDate": "datetime",
+        "CreatedById": "id",
+        "LastModifiedDate": "datetime",
+        "LastModifiedById": "id",
+        "SystemModstamp": "datetime",
+        "SandboxInfoId": "id",
+        "SandboxName": "string",
+        "LicenseType": "string",
+        "Description": "string",
+        "SourceId": "id",
+        "ApexClassId": "id",
+        "Features": "string",
+        "Status": "string",
+        "CopyProgress": "int",
+        "SandboxOrganization": "string",
+        "StartDate": "datetime",
+        "EndDate": "datetime",
+        "ActivatedDate": "datetime",
+        "ActivatedById": "id",
+        "RefreshAction": "string",
+    },
+    {
+        "CreatedBy": ("CreatedById", "User"),
+        "LastModifiedBy": ("LastModifiedById", "User"),
+        "ActivatedBy": ("ActivatedById", "User"),
+        "SandboxInfo": ("SandboxInfoId", "SandboxInfo"),
+    },
+    tooling=True,
+)
 TYPES = {t.name.lower(): t for t in (ORGANIZATION, USER, SCRATCH_ORG_INFO, ACTIVE_SCRATCH_ORG)}
+# The Tooling API exposes Organization and User too; the sandbox objects only on production orgs.
+TOOLING_TYPES = {t.name.lower(): t for t in (ORGANIZATION, USER, SANDBOX_INFO, SANDBOX_PROCESS)}
+ALL_TYPES = {**TYPES, **TOOLING_TYPES}
 
 _APEX_TYPES = {
     "id": "Id",
@@ -201,10 +268,17 @@ _BAD_RELATIONSHIP = (
 )
 
 
-def sobject_type(name: str, org: Org, *, text: str = "") -> SObjectType:
-    """Resolve an sObject name for an org: unknown types and hub objects on non-hubs are INVALID_TYPE."""
-    stype = TYPES.get(name.lower())
+def visible(stype: SObjectType | None, org: Org) -> bool:
+    """Hub objects exist on Dev Hubs only, the sandbox objects on production orgs only."""
     if stype is None or (stype.hub_only and not org.is_devhub):
+        return False
+    return not stype.tooling or org.kind == "production"
+
+
+def sobject_type(name: str, org: Org, *, text: str = "", tooling: bool = False) -> SObjectType:
+    """Resolve an sObject name for an org: unknown types and hub objects on non-hubs are INVALID_TYPE."""
+    stype = (TOOLING_TYPES if tooling else TYPES).get(name.lower())
+    if not visible(stype, org) or stype is None:
         message = _UNSUPPORTED_TYPE.format(name=name)
         if text:
             message = _locate(text, name, message)
@@ -268,6 +342,10 @@ def rows_for(world: World, stype: SObjectType, org: Org) -> Iterable[dict[str, A
         return [org_row(org)]
     if stype is USER:
         return [user_row(u) for u in world.users.values() if u.org_id == org.id]
+    if stype is SANDBOX_INFO:
+        return [row for row in world.sandbox_infos.values() if row["_prod"] == org.id and not row["IsDeleted"]]
+    if stype is SANDBOX_PROCESS:
+        return [row for row in world.sandbox_processes.values() if row["_prod"] == org.id]
     table = world.scratch_infos if stype is SCRATCH_ORG_INFO else world.active_scratch
     return [row for row in table.values() if row["_devhub"] == org.id]
 
@@ -282,6 +360,12 @@ def get_row(world: World, stype: SObjectType, org: Org, record_id: str) -> dict[
     if stype is USER:
         user = world.users.get(rid)
         return user_row(user) if user is not None and user.org_id == org.id else None
+    if stype is SANDBOX_INFO:
+        row = world.sandbox_infos.get(rid)
+        return row if row is not None and row["_prod"] == org.id and not row["IsDeleted"] else None
+    if stype is SANDBOX_PROCESS:
+        row = world.sandbox_processes.get(rid)
+        return row if row is not None and row["_prod"] == org.id else None
     table = world.scratch_infos if stype is SCRATCH_ORG_INFO else world.active_scratch
     row = table.get(rid)
     return row if row is not None and row["_devhub"] == org.id else None
@@ -296,6 +380,8 @@ def _related_fetcher(world: World) -> Callable[[str, str], dict[str, Any] | None
             if type_name == "User":
                 user = world.users.get(record_id)
                 cache[key] = user_row(user) if user is not None else None
+            elif type_name == "SandboxInfo":
+                cache[key] = world.sandbox_infos.get(record_id)
             else:
                 cache[key] = world.scratch_infos.get(record_id)
         return cache[key]
@@ -304,7 +390,8 @@ def _related_fetcher(world: World) -> Callable[[str, str], dict[str, Any] | None
 
 
 def attributes(type_name: str, record_id: str | None, version: str) -> dict[str, str]:
-    return {"type": type_name, "url": f"/services/data/v{version}/sobjects/{type_name}/{record_id}"}
+    api = "tooling/sobjects" if type_name in ("SandboxInfo", "SandboxProcess") else "sobjects"
+    return {"type": type_name, "url": f"/services/data/v{version}/{api}/{type_name}/{record_id}"}
 
 
 def record(
@@ -341,7 +428,7 @@ def resolve_field(stype: SObjectType, path: str, text: str) -> FieldPath:
         rel = current.relationship(part)
         if rel is None:
             raise SoqlError(_locate(text, part, _BAD_RELATIONSHIP.format(rel=part)), "INVALID_FIELD")
-        current = TYPES[current.relationships[rel][1].lower()]
+        current = ALL_TYPES[current.relationships[rel][1].lower()]
         rels.append(rel)
         rel_types.append(current)
     name = current.field(parts[-1])
@@ -488,9 +575,11 @@ class QueryResult:
     count_only: bool
 
 
-def execute(world: World, org: Org, query: Query, text: str, version: str) -> QueryResult:
+def execute(
+    world: World, org: Org, query: Query, text: str, version: str, *, tooling: bool = False
+) -> QueryResult:
     """Run a parsed query as the given org sees its data."""
-    stype = sobject_type(query.sobject, org, text=text)
+    stype = sobject_type(query.sobject, org, text=text, tooling=tooling)
     paths = [resolve_field(stype, name, text) for name in query.fields]
     predicate = _compile(query.where, stype, text) if query.where is not None else None
     fetch = _related_fetcher(world)
@@ -524,9 +613,9 @@ def _column(name: str, ftype: str, display: str) -> dict[str, Any]:
     }
 
 
-def columns(world: World, org: Org, query: Query, text: str) -> dict[str, Any]:
+def columns(world: World, org: Org, query: Query, text: str, *, tooling: bool = False) -> dict[str, Any]:
     """The `columns=true` answer: column metadata for the select list, no records."""
-    stype = sobject_type(query.sobject, org, text=text)
+    stype = sobject_type(query.sobject, org, text=text, tooling=tooling)
     paths = [resolve_field(stype, name, text) for name in query.fields]
     if query.where is not None:
         _compile(query.where, stype, text)

@@ -76,3 +76,21 @@ def maintenance_page() -> str:
         "<h1>Service Unavailable</h1>"
         "<p>This Salesforce instance is temporarily unavailable for maintenance.</p>",
     )
+
+
+def home_page(username: str, org_name: str, org_id: str, path: str) -> str:
+    """What a browser sees after frontdoor.jsp logged it in (ids ``current_user``, ``current_org``)."""
+    return _page(
+        "Home | Salesforce",
+        f'<h1>{escape(org_name)}</h1><p>Logged in as <span id="current_user">{escape(username)}</span>'
+        f' in org <span id="current_org">{escape(org_id)}</span></p>'
+        f'<p>Page: <code id="current_path">{escape(path)}</code></p>',
+    )
+
+
+def landing_page() -> str:
+    """The login host's start page, where Salesforce sends a browser without a session (``?ec=302``)."""
+    return _page(
+        "Login | Salesforce",
+        '<h1>Log In</h1><p id="no_session">You are not logged in, or your session has ended.</p>',
+    )

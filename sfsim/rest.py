@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sfsim import objects, scratch, soql
+from sfsim import objects, sandbox, scratch, soql
 from sfsim.model import World
 from sfsim.oauth import Caller, bearer
 from sfsim.web import Request, Response, json_response, not_found, rest_error
@@ -51,6 +51,8 @@ def dispatch(world: World, req: Request, segment: str, rest: str) -> Response:
         )
     if head == "sobjects":
         return _sobjects(world, req, caller, version, tail)
+    if head == "tooling":
+        return _tooling(world, req, caller, version, tail)
     return not_found()
 
 
@@ -127,15 +129,15 @@ def _resources(version: str) -> Response:
 # -- query ----------------------------------------------------------------------------------------
 
 
-def _query(world: World, req: Request, caller: Caller, version: str) -> Response:
+def _query(world: World, req: Request, caller: Caller, version: str, *, tooling: bool = False) -> Response:
     text = req.query.get("q")
     if text is None:
         return rest_error(400, "MALFORMED_QUERY", "A query string has to be specified")
     try:
         parsed = soql.parse(text)
         if req.query.get("columns", "").lower() == "true":
-            return json_response(200, objects.columns(world, caller.org, parsed, text))
-        result = objects.execute(world, caller.org, parsed, text, version)
+            return json_response(200, objects.columns(world, caller.org, parsed, text, tooling=tooling))
+        result = objects.execute(world, caller.org, parsed, text, version, tooling=tooling)
     except soql.SoqlError as exc:
         req.log["outcome"] = exc.code
         return rest_error(400, exc.code, str(exc))
@@ -145,33 +147,94 @@ def _query(world: World, req: Request, caller: Caller, version: str) -> Response
     if len(result.records) <= page:
         return json_response(200, {"totalSize": result.total, "done": True, "records": result.records})
     cursor = world.new_id("01g", world.cursors)
-    world.remember_cursor(cursor, {"records": result.records, "org": caller.org.id, "page": page})
-    return json_response(200, _page(version, cursor, result.records, 0, page))
+    state = {"records": result.records, "org": caller.org.id, "page": page, "tooling": tooling}
+    world.remember_cursor(cursor, state)
+    return json_response(200, _page(version, cursor, result.records, 0, page, tooling=tooling))
 
 
-def _page(version: str, cursor: str, records: list, offset: int, page: int) -> dict:
+def _page(version: str, cursor: str, records: list, offset: int, page: int, *, tooling: bool = False) -> dict:
     chunk = records[offset : offset + page]
     done = offset + page >= len(records)
     body: dict = {"totalSize": len(records), "done": done}
     if not done:
-        body["nextRecordsUrl"] = f"/services/data/v{version}/query/{cursor}-{offset + page}"
+        api = "tooling/query" if tooling else "query"
+        body["nextRecordsUrl"] = f"/services/data/v{version}/{api}/{cursor}-{offset + page}"
     body["records"] = chunk
     return body
 
 
-def _next_page(world: World, req: Request, caller: Caller, locator: str) -> Response:
+def _next_page(world: World, req: Request, caller: Caller, locator: str, *, tooling: bool = False) -> Response:
     cursor, _, offset_text = locator.rpartition("-")
     state = world.cursors.get(cursor)
-    if state is None or state["org"] != caller.org.id or not offset_text.isdigit():
+    if (
+        state is None
+        or state["org"] != caller.org.id
+        or state.get("tooling", False) != tooling
+        or not offset_text.isdigit()
+    ):
         req.log["outcome"] = "INVALID_QUERY_LOCATOR"
         return rest_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
     version = _version_of(req.path)
-    return json_response(200, _page(version, cursor, state["records"], int(offset_text), state["page"]))
+    body = _page(version, cursor, state["records"], int(offset_text), state["page"], tooling=tooling)
+    return json_response(200, body)
 
 
 def _version_of(path: str) -> str:
     match = re.search(r"/services/data/v(\d+\.\d+)/", path)
     return match.group(1) if match else f"{LATEST_VERSION}.0"
+
+
+# -- tooling --------------------------------------------------------------------------------------
+
+
+def _tooling(world: World, req: Request, caller: Caller, version: str, tail: list[str]) -> Response:
+    """/services/data/vNN.N/tooling/...: query, sobjects (SandboxInfo, SandboxProcess), sandboxAuth."""
+    if not tail:
+        return _only(req, ("GET",)) or json_response(
+            200, {name: f"/services/data/v{version}/tooling/{name}" for name in ("query", "sobjects", "sandboxAuth")}
+        )
+    head, rest = tail[0], tail[1:]
+    if head in ("query", "queryAll") and len(rest) <= 1:
+        return _only(req, ("GET",)) or (
+            _next_page(world, req, caller, rest[0], tooling=True)
+            if rest
+            else _query(world, req, caller, version, tooling=True)
+        )
+    if head == "sandboxAuth" and not rest:
+        if caller.org.kind != "production":
+            return not_found()
+        return _only(req, ("POST",)) or _with_json(req, lambda body: sandbox.sandbox_auth(world, caller, body))
+    if head != "sobjects" or not rest or len(rest) > 2:
+        return not_found()
+    stype = objects.TOOLING_TYPES.get(rest[0].lower())
+    if not objects.visible(stype, caller.org) or stype is None:
+        return not_found()
+    if len(rest) == 1:
+        if req.method == "POST":
+            if stype is not objects.SANDBOX_INFO:
+                return rest_error(400, "INVALID_TYPE_FOR_OPERATION", f"entity type cannot be inserted: {stype.name}")
+            return _with_json(req, lambda body: sandbox.create_info(world, caller, body))
+        return _only(req, ("GET", "POST")) or json_response(200, _describe(stype, version))
+    record_id = rest[1]
+    if req.method == "PATCH":
+        if stype is objects.SANDBOX_INFO:
+            return _with_json(req, lambda body: sandbox.update_info(world, caller, record_id, body))
+        if stype is objects.SANDBOX_PROCESS:
+            return _with_json(req, lambda body: sandbox.update_process(world, caller, record_id, body))
+        return rest_error(400, "INVALID_TYPE_FOR_OPERATION", f"entity type cannot be updated: {stype.name}")
+    if req.method == "DELETE":
+        if stype is not objects.SANDBOX_INFO:
+            return rest_error(400, "INVALID_TYPE_FOR_OPERATION", f"entity type cannot be deleted: {stype.name}")
+        return sandbox.delete_info(world, caller, record_id)
+    return _only(req, ("GET", "PATCH", "DELETE")) or _get_record(world, req, caller, stype, record_id, version)
+
+
+def _with_json(req: Request, handle) -> Response:  # noqa: ANN001 (a one-argument callable)
+    try:
+        body = req.json_body()
+    except ValueError:
+        return rest_error(400, "JSON_PARSER_ERROR", "The request body is not valid JSON")
+    return handle(body)
 
 
 # -- sobjects -------------------------------------------------------------------------------------
@@ -225,17 +288,18 @@ def _get_record(
 
 
 def _describe(stype: objects.SObjectType, version: str) -> dict:
+    api = "tooling/sobjects" if stype.tooling else "sobjects"
     return {
         "objectDescribe": {
             "name": stype.name,
             "label": stype.name,
             "keyPrefix": stype.key_prefix,
             "queryable": True,
-            "createable": stype is objects.SCRATCH_ORG_INFO,
-            "deletable": stype is objects.ACTIVE_SCRATCH_ORG,
+            "createable": stype in (objects.SCRATCH_ORG_INFO, objects.SANDBOX_INFO),
+            "deletable": stype in (objects.ACTIVE_SCRATCH_ORG, objects.SANDBOX_INFO),
             "urls": {
-                "sobject": f"/services/data/v{version}/sobjects/{stype.name}",
-                "rowTemplate": f"/services/data/v{version}/sobjects/{stype.name}/{{ID}}",
+                "sobject": f"/services/data/v{version}/{api}/{stype.name}",
+                "rowTemplate": f"/services/data/v{version}/{api}/{stype.name}/{{ID}}",
             },
         },
         "recentItems": [],

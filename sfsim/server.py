@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sfsim import control, oauth, pages, rest, scratch
+from sfsim import control, frontdoor, oauth, pages, rest, sandbox, scratch
 from sfsim.fixture import reset_world
 from sfsim.model import SimConfig, World
 from sfsim.web import Request, Response, html, json_response, not_found, redirect, rest_error
@@ -34,6 +34,10 @@ ROUTES: list[tuple[tuple[str, ...], re.Pattern[str], Endpoint]] = [
         re.compile(r"/id/(?P<org_id>[A-Za-z0-9]+)/(?P<user_id>[A-Za-z0-9]+)/?"),
         oauth.identity,
     ),
+    (("POST",), re.compile(r"/services/oauth2/singleaccess"), frontdoor.single_access),
+    (("GET", "POST"), re.compile(r"/secur/frontdoor\.jsp"), frontdoor.frontdoor),
+    (("GET",), re.compile(r"/lightning(?:/.*)?"), frontdoor.ui_page),
+    (("GET",), re.compile(r"/"), frontdoor.login_landing),
     (("GET",), re.compile(r"/setup/secur/RemoteAccessErrorPage\.apexp"), oauth.error_page),
     (("GET",), re.compile(r"/\.well-known/openid-configuration"), lambda world, req: _discovery(world)),
     (("GET",), re.compile(r"/services/data/?"), rest.versions),
@@ -187,6 +191,7 @@ class Handler(BaseHTTPRequestHandler):
     @staticmethod
     def _serve(world: World, req: Request) -> Response:
         scratch.advance(world)
+        sandbox.advance(world)
         return route(world, req)
 
     @staticmethod

@@ -94,7 +94,8 @@ class Simulator:
 
     def configure(self, **settings: Any) -> dict[str, Any]:
         """latency_ms, fail_rate, fail_mode, fail_paths, fail_when, timeout_seconds, page_size,
-        scratch_create_seconds, clock_offset_seconds, redirect_location, corrupt_signature."""
+        scratch_create_seconds, sandbox_copy_seconds, sandbox_instance_url_template, clock_offset_seconds,
+        redirect_location, corrupt_signature."""
         return self.call("POST", "config", settings)
 
     def update_app(self, consumer_key: str, **settings: Any) -> dict[str, Any]:
@@ -117,6 +118,55 @@ class Simulator:
 
     def state(self) -> dict[str, Any]:
         return self.call("GET", "state")
+
+    # -- sandboxes (SALESFORCE.md 5.6) -------------------------------------------------------------
+
+    def set_sandbox_licenses(self, org: str, **licenses: int) -> dict[str, Any]:
+        """Per-org license counts, e.g. ``set_sandbox_licenses(org_id, DEVELOPER=2, FULL=0)``;
+        ``org`` is a production org id or the username of one of its users."""
+        return self.call("POST", "sandboxes/licenses", {"org": org, "licenses": licenses})
+
+    def seed_sandboxes(
+        self,
+        org: str,
+        count: int | None = None,
+        *,
+        names: list[str] | None = None,
+        prefix: str = "sb",
+        license_type: str = "DEVELOPER",
+        copy_users: bool = True,
+        last_refresh_days_ago: float = 30,
+    ) -> list[dict[str, Any]]:
+        """Completed sandboxes at once (orgs and users included), named ``names`` or ``<prefix><n>``."""
+        body: dict[str, Any] = {
+            "org": org,
+            "prefix": prefix,
+            "license_type": license_type,
+            "copy_users": copy_users,
+            "last_refresh_days_ago": last_refresh_days_ago,
+        }
+        if names is not None:
+            body["names"] = names
+        else:
+            body["count"] = 1 if count is None else count
+        return self.call("POST", "sandboxes/seed", body)["sandboxes"]
+
+    def sandboxes(self, org: str | None = None) -> list[dict[str, Any]]:
+        path = f"sandboxes?org={quote(org, safe='')}" if org else "sandboxes"
+        return self.call("GET", path)["sandboxes"]
+
+    def advance_sandbox(
+        self, sandbox: str, to: str = "Completed", *, org: str | None = None, copy_progress: int | None = None
+    ) -> dict[str, Any]:
+        """Step the newest copy of ``sandbox`` (a name, 0GQ or 0GR id) to the stage ``to`` now."""
+        body: dict[str, Any] = {"sandbox": sandbox, "to": to, "org": org, "copy_progress": copy_progress}
+        return self.call("POST", "sandboxes/advance", body)
+
+    def fail_sandbox(self, sandbox: str, reason: str = "The sandbox copy failed.", *, org: str | None = None) -> dict:
+        return self.call("POST", "sandboxes/fail", {"sandbox": sandbox, "reason": reason, "org": org})
+
+    def set_sandbox_last_refresh(self, sandbox: str, days_ago: float, *, org: str | None = None) -> dict[str, Any]:
+        return self.call("POST", "sandboxes/last-refresh", {"sandbox": sandbox, "days_ago": days_ago, "org": org})
 
     def mint_tokens(
         self, username: str, consumer_key: str, *, rotation: bool | None = None, scope: str | None = None

@@ -1,10 +1,13 @@
-# One image for web, worker and beat (docker-compose.yml picks the command).
+# One image for migrate, web, worker and beat (docker-compose.yml picks the command). The code belongs to root and
+# the processes run as `portal` (uid 10001), so they cannot change it; compose also makes the root filesystem
+# read-only (only /tmp is writable, a tmpfs).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 
-RUN useradd --system --create-home --home-dir /home/portal portal
+RUN groupadd --gid 10001 portal \
+    && useradd --uid 10001 --gid portal --create-home --home-dir /home/portal --shell /usr/sbin/nologin portal
 
 COPY pyproject.toml README.md ./
 COPY portal ./portal
@@ -18,6 +21,6 @@ COPY static ./static
 # Hashed, compressed static files, served by WhiteNoise. No secrets are needed to collect them.
 RUN DEBUG=true PORTAL_STATIC_MANIFEST=true PORTAL_RUN_DIR=/tmp/build python manage.py collectstatic --noinput
 
-USER portal
+USER 10001:10001
 EXPOSE 8000
 CMD ["gunicorn", "--config", "portal/gunicorn_conf.py", "portal.wsgi"]

@@ -32,6 +32,7 @@ from portal.accounts.access import (
     TeamAction,
     membership_for_action,
     membership_for_user,
+    role_allows,
     team_allows,
     team_object,
     team_permissions,
@@ -53,6 +54,18 @@ class Access:
     @property
     def level_label(self) -> str:
         return Level(self.level).label
+
+    # What the level allows; templates and views ask these, never compare levels themselves.
+    @property
+    def can_target(self) -> bool:
+        return self.level >= Level.TARGET
+
+    @property
+    def can_manage(self) -> bool:
+        return self.level >= Level.MANAGE
+
+    def allows(self, need: int) -> bool:
+        return self.level >= need
 
     def __str__(self) -> str:
         return f"{self.level_label} ({self.reason})"
@@ -106,7 +119,7 @@ def effective_access(*, team, user_ids=None, connection_ids=None) -> dict[tuple[
 
     result: dict[tuple[int, int], Access] = {}
     ranks = {uid: Membership.rank_of(m["role"]) for uid, m in members.items()}
-    admins = [uid for uid, rank in ranks.items() if rank >= Membership.rank_of(Membership.Role.ADMIN)]
+    admins = [uid for uid, m in members.items() if role_allows(m["role"], TeamAction.MANAGE_EVERY_ORG)]
     for connection_id, owner_id in owners.items():
         for uid in admins:
             result[(uid, connection_id)] = Access(Level.MANAGE, "team admin")
@@ -164,19 +177,25 @@ def connection_for_user(user, team_code, connection_code, need):
     access = connection_level(membership, connection)
     if access is None:
         raise Http404
-    if access.level < need:
+    if not access.allows(need):
         raise PermissionDenied
     return membership, connection, access
 
 
 def can_share(membership: Membership, connection, access) -> bool:
     """Managers share; production orgs and Dev Hubs only by team admins unless the team policy opens it up."""
-    if access is None or access.level < Level.MANAGE:
+    if access is None or not access.can_manage:
         return False
-    sensitive = connection.is_devhub or connection.kind == "production"
-    if sensitive and membership.team.share_production_policy == "admins":
-        return membership.is_admin
+    if connection.is_sensitive and membership.team.share_production_policy == "admins":
+        return team_allows(membership, TeamAction.MANAGE_EVERY_ORG)
     return True
+
+
+def connections_visible_to(membership: Membership) -> set[int] | None:
+    """Ids of the team's connections the member can see; None when they see every one (team admins)."""
+    if team_allows(membership, TeamAction.MANAGE_EVERY_ORG):
+        return None
+    return set(access_for_member(membership=membership))
 
 
 def connection_for_sharing(user, team_code, connection_code):
@@ -211,9 +230,19 @@ def scratch_org_for_delete(user, team_code, scratch_code):
     hub_access = connection_level(membership, scratch.dev_hub)
     if hub_access is None:
         raise Http404
-    if scratch.requested_by_id != user.pk and hub_access.level < Level.MANAGE:
+    if not can_delete_scratch_org(membership, scratch, hub_access):
         raise PermissionDenied
     return membership, scratch
+
+
+def can_create_scratch_org(hub: OrgConnection, hub_access: Access | None) -> bool:
+    """Anyone who may target a Dev Hub may create scratch orgs on it."""
+    return hub.is_devhub and hub_access is not None and hub_access.can_target
+
+
+def can_delete_scratch_org(membership: Membership, scratch: ScratchOrg, hub_access: Access | None) -> bool:
+    """Its creator, or a manager of its Dev Hub."""
+    return hub_access is not None and (scratch.requested_by_id == membership.user_id or hub_access.can_manage)
 
 
 # -- the same rules for API tokens -------------------------------------------------------------------------------------

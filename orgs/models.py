@@ -240,6 +240,11 @@ class OrgConnection(SecretsModel):
     def needs_reauth(self) -> bool:
         return self.status == self.Status.NEEDS_REAUTH
 
+    @property
+    def is_sensitive(self) -> bool:
+        """Production orgs and Dev Hubs: the team's sharing policy may reserve sharing them to admins."""
+        return self.is_devhub or self.kind == self.Kind.PRODUCTION
+
 
 class OrgAlias(models.Model):
     """A member's own name for an org they can target, and their defaults: the portal's `sf alias` and

@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from orgs.access import Level, access_for_member
+from orgs.access import access_for_member
 from orgs.models import OrgConnection, ScratchOrg, SigningKey
 
 
@@ -31,7 +31,7 @@ def health_for_member(*, membership) -> dict:
     return {
         "counts": counts,
         "total": len(connections),
-        "needs_reauth": [(c, mine[c.id].level == Level.MANAGE) for c in connections
+        "needs_reauth": [(c, mine[c.id].can_manage) for c in connections
                          if c.status == OrgConnection.Status.NEEDS_REAUTH],
         "degraded": [c for c in connections if c.status == OrgConnection.Status.DEGRADED],
         "scratch_expiring": list(ScratchOrg.objects.filter(dev_hub_id__in=list(mine), status="Active",

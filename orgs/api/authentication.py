@@ -111,7 +111,7 @@ def resolve(token: ApiToken, ident: str, *, need=access.Level.TARGET) -> tuple:
         if len(_DECISIONS) >= _DECISIONS_MAX:
             _DECISIONS.clear()
         _DECISIONS[key] = (token.access_version, connection.pk, found, alias)
-    if found.level < need:
+    if not found.allows(need):
         raise ApiAccessError(403, "forbidden", f"You can see “{ident}” but not target it ({found}).")
     return connection, found, alias
 

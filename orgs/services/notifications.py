@@ -22,11 +22,11 @@ def _url(name: str, **kwargs) -> str:
 
 def needs_reauth_recipients(*, connection) -> list[str]:
     """The connection's owner and everyone with manage level on it (orgs.access.effective_access)."""
-    from orgs.access import Level, effective_access
+    from orgs.access import effective_access
     from portal.accounts.models import User
 
     pairs = effective_access(team=connection.team, connection_ids=[connection.pk])
-    managers = {uid for (uid, _), access in pairs.items() if access.level >= Level.MANAGE}
+    managers = {uid for (uid, _), access in pairs.items() if access.can_manage}
     return sorted(User.objects.filter(pk__in=managers | {connection.owner_id}, is_active=True)
                   .values_list("email", flat=True))
 

@@ -14,7 +14,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from orgs.access import effective_access
+from orgs.access import Access, effective_access
 from orgs.models import Grant, OrgAlias, OrgConnection
 from orgs.services.connections import alias_free, alias_pick, connection_disconnect
 from portal.accounts.models import ApiToken, AuditEvent, Membership, Team, TeamGroup, User
@@ -77,12 +77,12 @@ def _affected_users(grant: Grant) -> list[User]:
 
 
 @transaction.atomic
-def grant_add(*, actor: Membership, actor_level: int, connection: OrgConnection, subject_type: str, level: int,
+def grant_add(*, actor: Membership, actor_access: Access, connection: OrgConnection, subject_type: str, level: int,
               member: User | None = None, role: str = "", group: TeamGroup | None = None,
               service_token: ApiToken | None = None, ip: str | None = None) -> Grant:
     if level not in Level.values:
         raise ServiceError("Choose view, target or manage.")
-    if level > actor_level:
+    if not actor_access.allows(level):
         raise ServiceError("You can't share an org at a higher level than your own.")
     if connection.team_id != actor.team_id:
         raise ServiceError("That org belongs to another team.")
@@ -103,10 +103,10 @@ def grant_add(*, actor: Membership, actor_level: int, connection: OrgConnection,
 
 
 @transaction.atomic
-def grant_change(*, actor: Membership, actor_level: int, grant: Grant, level: int, ip: str | None = None) -> None:
+def grant_change(*, actor: Membership, actor_access: Access, grant: Grant, level: int, ip: str | None = None) -> None:
     if level not in Level.values:
         raise ServiceError("Choose view, target or manage.")
-    if level > actor_level:
+    if not actor_access.allows(level):
         raise ServiceError("You can't share an org at a higher level than your own.")
     old = grant.get_level_display()
     if grant.level == level:
@@ -293,7 +293,7 @@ def _managers_of(membership: Membership) -> list[str]:
     pairs = effective_access(team=membership.team)
     reachable = {cid for (uid, cid) in pairs if uid == membership.user_id}
     managers = {uid for (uid, cid), access in pairs.items()
-                if cid in reachable and access.level == Level.MANAGE and uid != membership.user_id}
+                if cid in reachable and access.can_manage and uid != membership.user_id}
     return sorted(User.objects.filter(pk__in=managers, is_active=True).values_list("email", flat=True))
 
 

@@ -64,7 +64,8 @@ def connect(request, team):
             form.add_error(None, str(exc))
         else:
             return redirect(url)
-    return render(request, "orgs/connect.html", {"membership": membership, "team": membership.team, "form": form},
+    return render(request, "orgs/connect.html", {"membership": membership, "team": membership.team, "form": form,
+                                                 "perms": access.team_permissions(membership)},
                   status=400 if form.is_bound and form.errors else 200)
 
 

@@ -30,8 +30,9 @@ SORTS = {
 STATUSES = ["Active", "New", "Creating", "Error", "Deleted"]
 
 
-def _inventory(request, membership, hubs):
-    rows = ScratchOrg.objects.filter(team=membership.team, dev_hub_id__in=hubs).select_related(
+def _inventory(request, membership, hub_access: dict):
+    """Scratch orgs on the hubs in `hub_access` ({hub id: Access}), filtered and sorted as the query string says."""
+    rows = ScratchOrg.objects.filter(team=membership.team, dev_hub_id__in=list(hub_access)).select_related(
         "dev_hub", "connection")
     status = request.GET.get("status", "live")
     if status == "live":
@@ -50,7 +51,10 @@ def _inventory(request, membership, hubs):
     sort = request.GET.get("sort", "expires")
     rows = rows.order_by(*SORTS.get(sort, SORTS["expires"]))
     today = timezone.now().date()
-    items = [(row, (row.expiration_date - today).days if row.expiration_date else None) for row in rows[:1000]]
+    rows = list(rows[:1000])
+    for row in rows:  # what the page may offer on each row: the funnel decides
+        row.can_delete = access.can_delete_scratch_org(membership, row, hub_access.get(row.dev_hub_id))
+    items = [(row, (row.expiration_date - today).days if row.expiration_date else None) for row in rows]
     return items, {"status": status, "creator": creator, "connected": connected, "expiring": expiring,
                    "sort": sort}
 
@@ -64,7 +68,8 @@ def health(request, team):
     keys = list(signing_keys_expiring(team=membership.team, within_days=30))
     today = timezone.now().date()
     return render(request, "ops/health.html", {
-        "membership": membership, "team": membership.team, "health": summary, "expiring_keys": keys,
+        "membership": membership, "team": membership.team, "perms": access.team_permissions(membership),
+        "health": summary, "expiring_keys": keys,
         "scratch_expiring": [(s, (s.expiration_date - today).days) for s in summary["scratch_expiring"]]})
 
 
@@ -72,9 +77,7 @@ def health(request, team):
 def scratch_orgs(request, team):
     """Every scratch org on the Dev Hubs the member can see."""
     membership = access.membership_for_action(request.user, team, TeamAction.VIEW)
-    mine = access_for_member(membership=membership)
-    hubs = [cid for cid in mine]
-    items, filters = _inventory(request, membership, hubs)
+    items, filters = _inventory(request, membership, access_for_member(membership=membership))
     return render(request, "ops/scratch_orgs.html", {"membership": membership, "team": membership.team,
                                                       "items": items, "filters": filters, "hub": None,
                                                       "statuses": STATUSES})
@@ -83,12 +86,11 @@ def scratch_orgs(request, team):
 @login_required
 def hub_scratch_orgs(request, team, connection):
     membership, hub, hub_access = access.connection_for_user(request.user, team, connection, access.Level.VIEW)
-    items, filters = _inventory(request, membership, [hub.pk])
-    can_create = hub.is_devhub and hub_access.level >= access.Level.TARGET
+    items, filters = _inventory(request, membership, {hub.pk: hub_access})
+    can_create = access.can_create_scratch_org(hub, hub_access)
     return render(request, "ops/scratch_orgs.html", {
         "membership": membership, "team": membership.team, "items": items, "filters": filters, "hub": hub,
-        "statuses": STATUSES, "can_create": can_create, "hub_manager": hub_access.level >= access.Level.MANAGE,
-        "form": ScratchOrgForm() if can_create else None})
+        "statuses": STATUSES, "can_create": can_create, "form": ScratchOrgForm() if can_create else None})
 
 
 @login_required

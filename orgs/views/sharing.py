@@ -50,7 +50,7 @@ def org_access(request, team, connection):
             "groups": TeamGroup.objects.filter(team=membership.team),
             "service_tokens": ApiToken.objects.filter(team=membership.team, kind=ApiToken.Kind.SERVICE,
                                                       revoked_at=None),
-            "sensitive": connection.is_devhub or connection.kind == "production",
+            "sensitive": connection.is_sensitive,
         })
     return render(request, "orgs/org_access.html", context)
 
@@ -72,7 +72,7 @@ def grant_add(request, team, connection):
             kwargs["service_token"] = ApiToken.objects.get(team=membership.team, code=subject_id)
         elif subject_type == Grant.Subject.ROLE:
             kwargs["role"] = subject_id
-        sharing.grant_add(actor=membership, actor_level=mine.level, connection=connection,
+        sharing.grant_add(actor=membership, actor_access=mine, connection=connection,
                           subject_type=subject_type, level=_level(request.POST.get("level")), ip=client_ip(request),
                           **kwargs)
     except (Membership.DoesNotExist, TeamGroup.DoesNotExist, ApiToken.DoesNotExist, ValueError):
@@ -95,7 +95,7 @@ def grant_update(request, team, connection, grant):
             sharing.grant_remove(actor=membership, grant=grant, ip=client_ip(request))
             messages.success(request, f"No longer shared with {grant.subject_label}.")
         else:
-            sharing.grant_change(actor=membership, actor_level=mine.level, grant=grant,
+            sharing.grant_change(actor=membership, actor_access=mine, grant=grant,
                                  level=_level(request.POST.get("level")), ip=client_ip(request))
             messages.success(request, f"{grant.subject_label} now has {grant.get_level_display()}.")
     except ServiceError as exc:
@@ -108,11 +108,11 @@ def grant_update(request, team, connection, grant):
 def _matrix(request, membership):
     """Rows: the orgs the viewer can see (admins: all), filtered; columns: members (filtered by member/group)."""
     team = membership.team
-    visible = effective_access(team=team, user_ids=[membership.user_id])
+    visible = access.connections_visible_to(membership)
     connections = OrgConnection.objects.filter(team=team).only(
         "id", "code", "username", "org_id", "kind", "is_devhub", "status", "org_name").order_by("username")
-    if not membership.is_admin:
-        connections = connections.filter(id__in=[cid for (_, cid) in visible])
+    if visible is not None:
+        connections = connections.filter(id__in=visible)
     kind = request.GET.get("type", "")
     if kind == "devhub":
         connections = connections.filter(is_devhub=True)
@@ -156,7 +156,8 @@ def matrix(request, team):
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "orgs/matrix.html", {
-        "membership": membership, "team": membership.team, "members": members, "table": table, "page": page,
+        "membership": membership, "team": membership.team, "perms": access.team_permissions(membership),
+        "members": members, "table": table, "page": page,
         "groups": TeamGroup.objects.filter(team=membership.team),
         "all_members": Membership.objects.filter(team=membership.team).select_related("user").order_by("user__email"),
         "filters": request.GET, "query": query.urlencode(), "kinds": OrgConnection.Kind.choices,
@@ -200,9 +201,8 @@ def member_profile(request, team, member):
     viewer = access.membership_for_action(request.user, team, TeamAction.VIEW)
     target = get_object_or_404(Membership.objects.select_related("user", "team"), team=viewer.team, code=member)
     theirs = effective_access(team=viewer.team, user_ids=[target.user_id])
-    mine = effective_access(team=viewer.team, user_ids=[viewer.user_id]) if not viewer.is_admin else None
-    ids = [cid for (_, cid), a in theirs.items()
-           if a.level >= access.Level.TARGET and (mine is None or (viewer.user_id, cid) in mine)]
+    visible = access.connections_visible_to(viewer)
+    ids = [cid for (_, cid), a in theirs.items() if a.can_target and (visible is None or cid in visible)]
     if target.pk == viewer.pk:
         sharing.member_aliases_ensure(membership=target, connection_ids=ids)
     aliases = {a.connection_id: a for a in OrgAlias.objects.filter(user=target.user, connection_id__in=ids)}
@@ -210,7 +210,8 @@ def member_profile(request, team, member):
                    for c in OrgConnection.objects.filter(id__in=ids)),
                   key=lambda row: (row[2].alias if row[2] else "~", row[0].username))
     return render(request, "accounts/member_profile.html", {
-        "membership": viewer, "team": viewer.team, "target": target, "rows": rows,
+        "membership": viewer, "team": viewer.team, "perms": access.team_permissions(viewer), "target": target,
+        "rows": rows,
         "groups": target.groups.all(),
     })
 

@@ -34,6 +34,7 @@ class TeamAction(StrEnum):
     CREATE_JWT_CONNECTION = "create_jwt_connection"  # headless connections signed with a team key
     MANAGE_GROUPS = "manage_groups"  # team groups and the sharing policy
     VIEW_MATRIX = "view_matrix"  # "who can target what" (members see the rows of orgs visible to them)
+    MANAGE_EVERY_ORG = "manage_every_org"  # manage level on every connection of the team ("team admin")
 
 
 # The minimum role for each team action. One table, tested as a matrix.
@@ -52,6 +53,7 @@ _TEAM_ACTION_MIN_ROLE: dict[TeamAction, Role] = {
     TeamAction.CREATE_JWT_CONNECTION: Role.ADMIN,
     TeamAction.MANAGE_GROUPS: Role.ADMIN,
     TeamAction.VIEW_MATRIX: Role.MEMBER,
+    TeamAction.MANAGE_EVERY_ORG: Role.ADMIN,
 }
 
 
@@ -65,8 +67,13 @@ def membership_for_user(user, team_code) -> Membership:
         raise Http404 from None
 
 
+def role_allows(role: str, action: TeamAction) -> bool:
+    """Whether a role (a Membership.Role value) may perform `action`: its rank against the table above."""
+    return Membership.rank_of(role) >= Membership.rank_of(_TEAM_ACTION_MIN_ROLE[action])
+
+
 def team_allows(membership: Membership, action: TeamAction) -> bool:
-    return membership.rank >= Membership.RANK[_TEAM_ACTION_MIN_ROLE[action]]
+    return role_allows(membership.role, action)
 
 
 def membership_for_action(user, team_code, action: TeamAction) -> Membership:
@@ -81,13 +88,13 @@ def can_manage_member(actor: Membership, target: Membership) -> bool:
     """Admins manage members and admins; only owners manage owners."""
     if actor.team_id != target.team_id or not team_allows(actor, TeamAction.MANAGE_MEMBERS):
         return False
-    return target.role != Role.OWNER or actor.role == Role.OWNER
+    return actor.rank >= target.rank
 
 
 def can_assign_role(actor: Membership, role: str) -> bool:
     """Nobody hands out more than they have: only owners make owners."""
     try:
-        wanted = Membership.RANK[Role(role)]
+        wanted = Membership.rank_of(role)
     except ValueError:
         return False
     return team_allows(actor, TeamAction.MANAGE_MEMBERS) and wanted <= actor.rank

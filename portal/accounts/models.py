@@ -134,9 +134,9 @@ class Membership(models.Model):
         return self.rank_of(self.role)
 
     @property
-    def is_admin(self) -> bool:
-        """Owners and admins manage the team."""
-        return self.rank >= self.RANK[self.Role.ADMIN]
+    def role_badge(self) -> str:
+        """The Bootstrap colour of the role's badge (display only)."""
+        return {self.Role.OWNER: "dark", self.Role.ADMIN: "primary"}.get(self.role, "secondary")
 
 
 class TeamGroup(models.Model):

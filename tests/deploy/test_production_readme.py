@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from orgs.crypto import Keyring
+from portal.lib.crypto import Keyring
 from tests.deploy import compose
 from tests.test_settings_and_deploy import clean_env
 

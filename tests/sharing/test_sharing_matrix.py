@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from orgs.access import effective_access
+from orgs.access import Access, effective_access
 from orgs.models import Grant, OrgAlias, OrgConnection
 from portal.accounts.models import AuditEvent, Membership
 
@@ -148,8 +148,8 @@ def test_sharing_above_your_own_level_is_refused(shared, world):
     actor = Membership.objects.get(team=world.team, user=shared["people"]["tara"])
     before = state(shared["connection"])
     with pytest.raises(ServiceError, match="higher level than your own"):
-        grant_add(actor=actor, actor_level=2, connection=shared["connection"], subject_type="role", role="member",
-                  level=3)
+        grant_add(actor=actor, actor_access=Access(2, "direct"), connection=shared["connection"], subject_type="role",
+                  role="member", level=3)
     assert state(shared["connection"]) == before
 
 

@@ -37,7 +37,19 @@ from portal.accounts.access import (
     team_object,
     team_permissions,
 )
-from portal.accounts.models import Membership
+from portal.accounts.models import Membership, TeamGroup
+
+# What access decisions read: these tables (for connections, only these columns). The triggers of
+# orgs/migrations/0004 raise the team's access version on every write to them, which is what lets
+# orgs.api.authentication cache decisions; tests/test_layout.py checks that the two lists agree.
+ACCESS_INPUTS: dict[str, tuple[str, ...] | None] = {
+    Membership._meta.db_table: None,  # roles
+    TeamGroup._meta.db_table: None,
+    TeamGroup.members.through._meta.db_table: None,  # group membership
+    Grant._meta.db_table: None,
+    OrgAlias._meta.db_table: None,  # the API resolves aliases
+    OrgConnection._meta.db_table: ("owner_id", "team_id", "username", "org_id"),
+}
 
 # The team funnel's entry points, re-exported so an org view makes its one call here.
 __all__ = ["Access", "Level", "TeamAction", "membership_for_action", "membership_for_user", "team_allows",

@@ -10,7 +10,17 @@ import random
 from celery import shared_task
 from django.db import OperationalError
 
-from orgs.services.refresh import ReauthorizationRequiredError, SalesforceUnavailableError
+from orgs.models import OrgConnection
+from orgs.salesforce.errors import TransientSalesforceError
+from orgs.services.inventory import dev_hub_sync, scratch_expiry_notify
+from orgs.services.refresh import (
+    ReauthorizationRequiredError,
+    SalesforceUnavailableError,
+    connection_refresh,
+    connections_refresh_batch,
+)
+from orgs.services.scratch import PENDING, scratch_org_poll
+from orgs.services.sweeps import connections_refresh_sweep, inventory_sweep
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +38,6 @@ RETRY = {
 @shared_task(acks_late=True, expires=300)
 def connections_refresh_sweep_task() -> int:
     """Beat: enqueue a refresh for every connection that is due (oldest first)."""
-    from orgs.services.sweeps import connections_refresh_sweep
-
     return connections_refresh_sweep()
 
 
@@ -37,9 +45,6 @@ def connections_refresh_sweep_task() -> int:
 def connection_refresh_task(connection_id: int) -> None:
     """Refresh one connection unless another worker already did (the service re-checks under the row lock).
     Transient failures raise SalesforceUnavailableError and are retried with backoff (the row shows Degraded)."""
-    from orgs.models import OrgConnection
-    from orgs.services.refresh import connection_refresh
-
     try:
         # Under its row lock the service returns at once for a connection another worker just refreshed, and
         # raises without calling Salesforce for one that waits for a person to reconnect it.
@@ -56,8 +61,6 @@ def connections_refresh_batch_task(connection_ids: list[int]) -> None:
 
     At the first transient failure the failed connection (after a first backoff) and the untried rest are handed to
     `connection_refresh_task`, which owns retries; so is whatever a 60 s budget did not reach."""
-    from orgs.services.refresh import connections_refresh_batch
-
     failed, untried = connections_refresh_batch(connection_ids)
     try:
         if failed is not None:
@@ -73,15 +76,11 @@ def connections_refresh_batch_task(connection_ids: list[int]) -> None:
 @shared_task(acks_late=True, expires=900)
 def inventory_sweep_task() -> int:
     """Beat: sync the scratch-org inventory of every connected Dev Hub."""
-    from orgs.services.sweeps import inventory_sweep
-
     return inventory_sweep()
 
 
 @shared_task(**RETRY)
 def dev_hub_inventory_task(connection_id: int) -> None:
-    from orgs.services.inventory import dev_hub_sync
-
     try:
         dev_hub_sync(connection_id=connection_id)
     except ReauthorizationRequiredError:
@@ -91,17 +90,12 @@ def dev_hub_inventory_task(connection_id: int) -> None:
 @shared_task(acks_late=True, expires=3600)
 def scratch_expiry_notify_task() -> int:
     """Beat: email creators whose scratch orgs expire within PORTAL_SCRATCH_EXPIRY_NOTICE_DAYS, once per org."""
-    from orgs.services.inventory import scratch_expiry_notify
-
     return scratch_expiry_notify()
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def scratch_org_poll_task(self, scratch_id: int) -> None:
     """Poll a requested scratch org with backoff (2, 4, 8 … 30 s) until Active, Error or the create timeout."""
-    from orgs.salesforce.errors import TransientSalesforceError
-    from orgs.services.scratch import PENDING, scratch_org_poll
-
     try:
         status = scratch_org_poll(scratch_id=scratch_id)
     except (SalesforceUnavailableError, TransientSalesforceError):

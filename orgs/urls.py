@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from orgs.views import connections, handout, ops, registrations, sharing
+from orgs.views import connections, handout, offboarding, ops, registrations, sharing
 
 app_name = "orgs"
 
@@ -42,6 +42,9 @@ urlpatterns = [
     path(T + "access/", sharing.matrix, name="matrix"),
     path(T + "groups/", sharing.groups, name="groups"),
     path(T + "members/<uuid:member>/profile/", sharing.member_profile, name="member_profile"),
+    # offboarding: what happens to a leaving member's orgs
+    path(T + "members/<uuid:member>/remove/", offboarding.member_remove, name="member_remove"),
+    path(T + "leave/", offboarding.team_leave, name="team_leave"),
     # operations: health, scratch orgs
     path(T + "health/", ops.health, name="health"),
     path(T + "scratch-orgs/", ops.scratch_orgs, name="scratch_orgs"),

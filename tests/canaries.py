@@ -1,4 +1,4 @@
-"""Canary secrets and every form they could leak in (SECURITY.md §2.9)."""
+"""Canary secrets and every form they could leak in (docs/security.md, "Secrets at rest")."""
 
 import base64
 import json

@@ -1,7 +1,7 @@
 """The Salesforce HTTP client: OAuth (web-server + PKCE, refresh, JWT bearer, revoke), identity and REST.
 
 Pure Python on `requests`: plain values in, frozen dataclasses out; no Django, models, Celery or settings.
-Written against SALESFORCE.md §1–§5 and §7.
+The Salesforce behaviour it relies on is in docs/salesforce.md.
 
 Rules every call follows:
 - the URL goes through `orgs.salesforce.hosts` first, so nothing is ever sent to a host that is not trusted; the URLs a
@@ -80,7 +80,7 @@ USERINFO_PATH = "/services/oauth2/userinfo"
 VERSIONS_PATH = "/services/data/"
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-JWT_LIFETIME_SECONDS = 180  # "within 3 minutes" (SALESFORCE.md §3)
+JWT_LIFETIME_SECONDS = 180  # "within 3 minutes" (docs/salesforce.md §4)
 
 ORGANIZATION_SOQL = (
     "SELECT Name, InstanceName, IsSandbox, TrialExpirationDate, NamespacePrefix, OrganizationType "
@@ -147,7 +147,7 @@ class OrgInfo:
 
     @property
     def kind(self) -> str:
-        """`production`, `developer`, `sandbox` or `scratch` (SALESFORCE.md §4.4, the CLI's rules)."""
+        """`production`, `developer`, `sandbox` or `scratch` (docs/salesforce.md §5, the CLI's rules)."""
         if self.is_sandbox:
             return "scratch" if self.trial_expiration_date else "sandbox"
         return "developer" if self.organization_type == "Developer Edition" else "production"
@@ -155,7 +155,7 @@ class OrgInfo:
 
 @dataclass(frozen=True)
 class ScratchOrgInfo:
-    """A Dev Hub `ScratchOrgInfo` row (SALESFORCE.md §5.1). `auth_code` is a one-time credential."""
+    """A Dev Hub `ScratchOrgInfo` row (docs/salesforce.md §6). `auth_code` is a one-time credential."""
 
     id: str
     status: str
@@ -602,7 +602,7 @@ def _oauth_body(response: requests.Response, *, flow: str, sent: tuple[str | Non
 
 
 def _rest_body(response: requests.Response, *, sent: tuple[str, ...]) -> Any:
-    """The JSON body of a REST/identity answer; maps the error shapes of SALESFORCE.md §7.3."""
+    """The JSON body of a REST/identity answer; maps the error shapes of docs/salesforce.md §7."""
     body = _json(response)
     status = response.status_code
     if status < 400:
@@ -686,7 +686,7 @@ def _identity(body: Any, *, user_id: str, org_id: str, username: str, display_na
 def _verify_signature(
     client_secret: str, *, id_url: str, issued_at: str | None, signature: str | None
 ) -> None:
-    """SALESFORCE.md §1.5: `base64(HMAC-SHA256(client_secret, id + issued_at))`, compared in constant time."""
+    """docs/salesforce.md §2: `base64(HMAC-SHA256(client_secret, id + issued_at))`, compared in constant time."""
     if not issued_at or not signature:
         raise SignatureMismatchError("Salesforce's token response is not signed, so it was rejected.")
     mac = hmac.new(client_secret.encode(), (id_url + issued_at).encode(), hashlib.sha256).digest()

@@ -1,4 +1,4 @@
-"""The network-layer half of the SSRF rules (SECURITY.md §3.4.3): connect only to public addresses.
+"""The network-layer half of the SSRF rules (docs/security.md, "Outbound requests"): connect only to public addresses.
 
 `orgs.salesforce.hosts` decides which *names* may be called (Salesforce's domains, plus the operator's explicit
 `PORTAL_SALESFORCE_ALLOWED_HOSTS`). This module checks where such a name *resolves to* when a connection is opened:

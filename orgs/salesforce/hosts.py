@@ -28,7 +28,7 @@ LOGIN_URLS = {
 
 _LOGIN_HOSTS = frozenset({"login.salesforce.com", "test.salesforce.com"})
 
-# SALESFORCE.md §1.1: `<name>.my.salesforce.com`, `<name>--<sandbox>.sandbox.my.salesforce.com`, the
+# docs/salesforce.md §1: `<name>.my.salesforce.com`, `<name>--<sandbox>.sandbox.my.salesforce.com`, the
 # partitioned `<name>.<partition>.my.salesforce.com`, and Experience Cloud sites `<name>.my.site.com`.
 # Experience Cloud sites of sandboxes and partitioned orgs use the same partitions
 # (`<name>--<sandbox>.sandbox.my.site.com`), so both zones take the same shapes. Exactly one name label is

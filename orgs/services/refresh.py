@@ -1,6 +1,6 @@
 """Access tokens for connections: serve the cached one while fresh, otherwise refresh (web flow) or mint (JWT).
 
-Refresh-token rotation makes concurrency a correctness problem (SECURITY.md §0.1): presenting a rotated-out refresh
+Refresh-token rotation makes concurrency a correctness problem (docs/salesforce.md §3): presenting a rotated-out refresh
 token revokes the whole family. So every refresh runs under a row lock on the connection (`SELECT … FOR UPDATE`),
 re-reads the row after taking it, returns another process's fresh result if there is one, and stores a rotated
 refresh token in the same transaction as the new access token. A refresh token is never presented twice.

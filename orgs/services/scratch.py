@@ -1,5 +1,5 @@
 """Creating and deleting scratch orgs from the portal, the way `sf org create scratch` / `sf org delete scratch`
-do (SALESFORCE.md §5.3–5.4), on a Dev Hub the member can target.
+do (docs/salesforce.md §6), on a Dev Hub the member can target.
 
 Create: POST ScratchOrgInfo on the hub; a Celery task polls its status with backoff until Active, Error or the
 timeout; on Active the portal authorizes the new org (the AuthCode exchanged with the hub's web-flow app, or a JWT
@@ -27,6 +27,7 @@ from orgs.services.connections import alias_validate, connection_upsert, fetch_o
 from orgs.services.refresh import SalesforceUnavailableError, with_fresh_token
 from portal.accounts.models import AuditEvent, Membership
 from portal.accounts.services import ServiceError, audit_record
+from portal.lib.tasks import task
 
 log = logging.getLogger(__name__)
 Kind = AuditEvent.Kind
@@ -112,9 +113,7 @@ def scratch_org_create(*, membership: Membership, hub: OrgConnection, fields: di
     audit_record(team=membership.team, actor=membership.user, kind=Kind.SCRATCH_CREATE_REQUESTED,
                  subject=alias or info_id, ip=ip, data={"dev_hub": hub.username, "scratch_org_info": info_id,
                                                         "edition": scratch.edition})
-    from orgs.tasks import scratch_org_poll_task
-
-    transaction.on_commit(lambda: scratch_org_poll_task.apply_async((scratch.pk,), countdown=2))
+    transaction.on_commit(lambda: task("orgs.tasks.scratch_org_poll_task").apply_async((scratch.pk,), countdown=2))
     return scratch
 
 

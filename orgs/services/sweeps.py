@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from orgs.models import OrgConnection
+from portal.lib.tasks import task
 
 log = logging.getLogger(__name__)
 SWEEP_BATCH = 5000  # connections per sweep
@@ -30,15 +31,16 @@ def due_connections():
                     | Q(last_refresh_at__isnull=True) | Q(last_refresh_at__lt=idle)))
 
 
-def _enqueue(task, arguments: list) -> None:
+def _enqueue(task_name: str, arguments: list) -> None:
     """Publish `task(argument)` for each after commit; if the broker is down the next sweep catches up (the
     database is the truth)."""
     def publish():
+        published = task(task_name)
         for argument in arguments:
             try:
-                task.delay(argument)
+                published.delay(argument)
             except Exception as exc:  # noqa: BLE001 - broker outage: log once, leave it to the next sweep
-                log.error("could not enqueue %s (%s); the next sweep will retry", task.name, type(exc).__name__)
+                log.error("could not enqueue %s (%s); the next sweep will retry", task_name, type(exc).__name__)
                 return
 
     transaction.on_commit(publish)
@@ -46,21 +48,18 @@ def _enqueue(task, arguments: list) -> None:
 
 def connections_refresh_sweep() -> int:
     """Enqueue the due connections, oldest first, in batches of REFRESH_BATCH ids per task."""
-    from orgs.tasks import connections_refresh_batch_task
-
     with transaction.atomic():
         ids = list(due_connections().order_by("access_token_issued_at", "pk")
                    .select_for_update(skip_locked=True).values_list("pk", flat=True)[:SWEEP_BATCH])
-        _enqueue(connections_refresh_batch_task, [ids[i:i + REFRESH_BATCH] for i in range(0, len(ids), REFRESH_BATCH)])
+        batches = [ids[i:i + REFRESH_BATCH] for i in range(0, len(ids), REFRESH_BATCH)]
+        _enqueue("orgs.tasks.connections_refresh_batch_task", batches)
     log.info("refresh sweep: %d connection(s) due", len(ids))
     return len(ids)
 
 
 def inventory_sweep() -> int:
-    from orgs.tasks import dev_hub_inventory_task
-
     with transaction.atomic():
         ids = list(OrgConnection.objects.filter(is_devhub=True).exclude(status=OrgConnection.Status.NEEDS_REAUTH)
                    .order_by("pk").values_list("pk", flat=True))
-        _enqueue(dev_hub_inventory_task, ids)
+        _enqueue("orgs.tasks.dev_hub_inventory_task", ids)
     return len(ids)

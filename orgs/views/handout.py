@@ -3,7 +3,7 @@ Each view: one access call (orgs.access) → one service call.
 
 "Open in Salesforce" POSTs the access token to `<instance_url>/secur/frontdoor.jsp` from an auto-submitting form
 (`sid` in the request body): the token never appears in a URL, so it cannot leak through history, logs or the
-Referer header (SECURITY.md §5 item 11). The page is `no-store` and `Referrer-Policy: no-referrer`.
+Referer header (docs/salesforce.md §5). The page is `no-store` and `Referrer-Policy: no-referrer`.
 """
 
 from django.contrib import messages

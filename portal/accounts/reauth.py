@@ -1,4 +1,4 @@
-"""Recent authentication before sensitive actions (SECURITY.md §3.6 "every hand-out", reviewer check 24).
+"""Recent authentication before sensitive actions (docs/security.md, "Re-authentication").
 
 Handing out or revealing a token (web "Get access token", "Open in Salesforce", creating an API token), connecting
 an org and changing a member's role need an authentication within `PORTAL_REAUTHENTICATION_SECONDS` (default 300):

@@ -1,8 +1,8 @@
 """The only module that touches encryption keys: envelope encryption of secrets at rest.
 
-Scheme (SECURITY.md §2.8): every value gets a fresh random 256-bit data key (DEK) and is encrypted with
-AES-256-GCM; the DEK is wrapped with AES-256-GCM under a key-encryption key (KEK) from the keyring. Both use the
-same associated data, `<context>|<kid>|v1`, where the context names the table, column and row
+Scheme (docs/security.md, "Secrets at rest"): every value gets a fresh random 256-bit data key (DEK) and is
+encrypted with AES-256-GCM; the DEK is wrapped with AES-256-GCM under a key-encryption key (KEK) from the keyring.
+Both use the same associated data, `<context>|<kid>|v1`, where the context names the table, column and row
 (e.g. `orgs.connectedapp.consumer_secret.<uuid>`), so a ciphertext copied to another row or column fails.
 
 Stored form (ASCII, base64url without padding): `v1.<kid>.<nonce_w + wrapped_dek>.<nonce>.<ciphertext>`.

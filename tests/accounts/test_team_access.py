@@ -42,7 +42,7 @@ def _actions(world):
                               {"owner": 302, "admin": 302, "member": 403, "outsider": 404}),
         "change role": ("post", reverse("accounts:member_role", args=[team, carol.code]), {"role": "admin"},
                         {"owner": 302, "admin": 302, "member": 403, "outsider": 404}),
-        "remove member": ("post", reverse("accounts:member_remove", args=[team, carol.code]), None,
+        "remove member": ("post", reverse("orgs:member_remove", args=[team, carol.code]), None,
                           {"owner": 302, "admin": 302, "member": 403, "outsider": 404}),
     }
 
@@ -82,7 +82,7 @@ def test_admin_cannot_touch_an_owner(world, client):
     before = snapshot(world.team)
     assert client.post(reverse("accounts:member_role", args=[world.team.code, owner.code]),
                        {"role": "member"}).status_code == 403
-    assert client.post(reverse("accounts:member_remove", args=[world.team.code, owner.code])).status_code == 403
+    assert client.post(reverse("orgs:member_remove", args=[world.team.code, owner.code])).status_code == 403
     assert snapshot(world.team) == before
 
 
@@ -104,7 +104,7 @@ def test_member_cannot_act_on_another_teams_member(world, client):
     client.force_login(world.owner)
     foreign = Membership.objects.get(team=world.other_team)
     before = snapshot(world.other_team)
-    response = client.post(reverse("accounts:member_remove", args=[world.team.code, foreign.code]))
+    response = client.post(reverse("orgs:member_remove", args=[world.team.code, foreign.code]))
     assert response.status_code == 404
     assert snapshot(world.other_team) == before
 
@@ -134,7 +134,7 @@ class TestLastOwner:
     def test_last_owner_cannot_leave(self, world, client):
         client.force_login(world.owner)
         before = snapshot(world.team)
-        response = client.post(reverse("accounts:team_leave", args=[world.team.code]))
+        response = client.post(reverse("orgs:team_leave", args=[world.team.code]))
         assert response.status_code == 400
         assert "The last owner can" in response.content.decode()
         assert snapshot(world.team) == before
@@ -155,7 +155,7 @@ class TestLastOwner:
 
 def test_member_can_leave(world, client):
     client.force_login(world.member)
-    response = client.post(reverse("accounts:team_leave", args=[world.team.code]))
+    response = client.post(reverse("orgs:team_leave", args=[world.team.code]))
     assert response.status_code == 302
     assert not Membership.objects.filter(team=world.team, user=world.member).exists()
     assert AuditEvent.objects.filter(team=world.team, kind="member.left", subject="carol@example.com").exists()
@@ -163,7 +163,7 @@ def test_member_can_leave(world, client):
 
 def test_outsider_cannot_leave_a_team_they_are_not_in(world, client):
     client.force_login(world.outsider)
-    assert client.post(reverse("accounts:team_leave", args=[world.team.code])).status_code == 404
+    assert client.post(reverse("orgs:team_leave", args=[world.team.code])).status_code == 404
 
 
 def test_creating_a_team_makes_you_owner_and_is_audited(db, client):

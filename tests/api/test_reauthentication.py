@@ -1,4 +1,4 @@
-"""Recent authentication before sensitive actions (SECURITY.md §3.6, reviewer check 24; portal/accounts/reauth.py).
+"""Recent authentication before sensitive actions (docs/security.md; portal/accounts/reauth.py).
 
 After PORTAL_REAUTHENTICATION_SECONDS without an authentication, handing out a token, opening an org, creating an API
 token, connecting or reconnecting an org, creating a JWT connection and changing a role first send the member to

@@ -3,7 +3,7 @@
 - `sim`: one `sfsim` subprocess per module, reset before every test.
 - `recorder`: a host that is NOT allowed; it records every request, so a test can prove none was sent.
 - `proxy`: an allowed host that forwards to the simulator and may rewrite one answer. It plays the
-  man-in-the-middle / hostile token endpoint of SECURITY.md §5 items 7 and 9 (tampered signature or `id`,
+  man-in-the-middle / hostile token endpoint of docs/security.md (tampered signature or `id`,
   a 302, a foreign `nextRecordsUrl`), which a well-behaved simulator never produces.
 """
 

@@ -1,4 +1,4 @@
-"""SSRF at the network layer (SECURITY.md §3.4.3, orgs/egress.py): a Salesforce name that resolves to a private,
+"""SSRF at the network layer (docs/security.md, orgs/salesforce/egress.py): a Salesforce name resolving to a private,
 loopback, link-local, unique-local, multicast or reserved address is never connected to; a public one is connected
 to at the very address that was checked; names the operator allowlisted are exempt."""
 

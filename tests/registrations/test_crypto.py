@@ -69,7 +69,7 @@ def test_first_key_encrypts_all_keys_decrypt():
 
 
 def test_swapped_ciphertext_between_rows_and_columns_in_the_database(world, client):
-    """SECURITY.md §5 item 15, with real rows: copy one row's ciphertext to another row and to another column."""
+    """Ciphertext is bound to its row and column (docs/security.md): copy one row's ciphertext elsewhere."""
     owner = Membership.objects.get(team=world.team, user=world.owner)
     from orgs.services.apps import connected_app_create
 

@@ -1,5 +1,5 @@
 """No plaintext at rest: canary secrets entered through the real pages appear nowhere in pg_dump, the logs, or the
-database's physical files and WAL after a CHECKPOINT (SECURITY.md §2.9)."""
+database's physical files and WAL after a CHECKPOINT (docs/security.md, "Secrets at rest")."""
 
 import logging
 import re

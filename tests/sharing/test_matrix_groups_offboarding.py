@@ -127,13 +127,13 @@ def test_groups_page_is_for_admins(world, client, role, status):
 
 def remove(client, world, user, **decisions):
     member = Membership.objects.get(team=world.team, user=user)
-    return client.post(reverse("accounts:member_remove", args=[world.team.code, member.code]), decisions)
+    return client.post(reverse("orgs:member_remove", args=[world.team.code, member.code]), decisions)
 
 
 def test_removal_dialog_lists_the_people_who_use_the_leavers_orgs(shared, world, client):
     client.force_login(world.admin)
     erin = Membership.objects.get(team=world.team, user=shared["people"]["erin"])
-    html = client.get(reverse("accounts:member_remove", args=[world.team.code, erin.code])).content.decode()
+    html = client.get(reverse("orgs:member_remove", args=[world.team.code, erin.code])).content.decode()
     import re
 
     affected = re.search(r'<span class="text-danger">([^<]*)</span>', html).group(1)
@@ -190,7 +190,7 @@ def test_a_member_leaving_removes_their_grants_and_sessions(shared, world, clien
     tara = shared["people"]["tara"]
     client.force_login(tara)
     UserSession.objects.create(user=tara, session_key=client.session.session_key, ip="127.0.0.1")
-    response = client.post(reverse("accounts:team_leave", args=[world.team.code]))
+    response = client.post(reverse("orgs:team_leave", args=[world.team.code]))
     assert response.status_code == 302
     assert not Grant.objects.filter(member=tara).exists()
     assert not UserSession.objects.filter(user=tara).exists()

@@ -180,7 +180,7 @@ def test_a_pool_process_killed_mid_refresh_is_redelivered_and_completed(world, s
 def test_a_rotation_whose_response_is_lost_ends_in_reauthorization_once_without_a_loop(world, sim, sim_app,
                                                                                         rel_workers):
     """Salesforce rotates the refresh token but the answer never arrives. The stored token is now rotated out, and
-    presenting it revokes the family (SALESFORCE.md): the documented end is Needs re-authorization, one audit
+    presenting it revokes the family (docs/salesforce.md §3): the documented end is Needs re-authorization, one audit
     record, one email, no further calls to Salesforce, and no token in any log."""
     sim.update_app(DEMO, rotation=True)
     conn, = seed(world, sim, sim_app, 1)

@@ -1,12 +1,17 @@
 """Keep secrets out of log output.
 
 A logging filter that masks token-shaped values (Salesforce access tokens `00D…!…`, refresh tokens `5Aep…`,
-portal API tokens `op_…`, PEM blocks) and the values of sensitive-looking keys, in the message and its arguments.
+portal API tokens `op_…`, PEM blocks), the values of sensitive-looking keys, and the OAuth `code` and `state` of a
+logged URL's query string, in the message and its arguments. Every handler has it: Django's (portal/settings.py
+LOGGING, also kept by Celery's worker and beat, portal/celery.py) and gunicorn's (portal/gunicorn_conf.py). The
+error e-mail handler masks the same values in the finished e-mail.
 Redaction here is a safety net: code must not log secrets in the first place.
 """
 
 import logging
 import re
+
+from django.utils.log import AdminEmailHandler
 
 REDACTED = "[redacted]"
 
@@ -20,6 +25,8 @@ _PATTERNS = [
         r"(?i)((?:access|refresh)_token|client_secret|consumer_secret|password|secret|assertion|code_verifier|"
         r"authorization)(['\"]?\s*[:=]\s*['\"]?)(?:Bearer\s+)?[^\s'\"&,}]+"
     ),
+    # The OAuth callback's one-time code and state in a logged URL (access logs): ?code=…&state=…
+    re.compile(r"(?i)([?&](?:code|state)|%3[fF](?:code|state)|%26(?:code|state))(=|%3[dD])[^\s&\"#]+"),
 ]
 
 
@@ -45,3 +52,15 @@ class RedactSecretsFilter(logging.Filter):
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
+
+
+class RedactingAdminEmailHandler(AdminEmailHandler):
+    """Django's error e-mail to ADMINS, with token-shaped values masked in the finished subject and bodies.
+
+    `sensitive_variables` / `sensitive_post_parameters` on the views and services that hold secrets keep those out
+    of the report in the first place; this is the safety net for what they miss."""
+
+    def send_mail(self, subject, message, *args, **kwargs):
+        if kwargs.get("html_message"):
+            kwargs["html_message"] = redact(kwargs["html_message"])
+        super().send_mail(redact(subject), redact(message), *args, **kwargs)

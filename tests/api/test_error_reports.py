@@ -82,9 +82,10 @@ def test_oauth_callback_failure_report_lacks_code_and_state(reports, world, clie
 
 
 def test_admins_come_from_portal_admins(monkeypatch):
-    from tests.test_settings_and_deploy import PRODUCTION_ENV, clean_env  # noqa: F401 - same helpers as the others
     import subprocess
     import sys
+
+    from tests.test_settings_and_deploy import clean_env
 
     env = {**clean_env(), "DEBUG": "true", "PORTAL_ADMINS": "Ada Ops <ada@example.com>, ops@example.com",
            "DJANGO_SETTINGS_MODULE": "portal.settings"}

@@ -220,8 +220,20 @@ try:
     PORTAL_INVENTORY_EVERY = _env_int("PORTAL_INVENTORY_EVERY", 900)  # seconds between Dev Hub inventory syncs
     PORTAL_SCRATCH_EXPIRY_NOTICE_DAYS = _env_int("PORTAL_SCRATCH_EXPIRY_NOTICE_DAYS", 3)
     PORTAL_SCRATCH_CREATE_TIMEOUT = _env_int("PORTAL_SCRATCH_CREATE_TIMEOUT", 900)  # seconds to wait for Active
-    # The REST API: access-token hand-outs per API token per minute.
-    PORTAL_API_RATE_LIMIT_PER_MINUTE = _env_int("PORTAL_API_RATE_LIMIT_PER_MINUTE", 120)
+    # Access-token hand-outs per principal per minute, shared by every channel (REST API, "Get access token",
+    # "Open in Salesforce"): a member's personal tokens and their web session share one budget; each service token
+    # has its own. PORTAL_API_RATE_LIMIT_PER_MINUTE is the former name, still read when the new one is unset.
+    PORTAL_HANDOUT_RATE_PER_MINUTE = _env_int("PORTAL_HANDOUT_RATE_PER_MINUTE",
+                                              _env_int("PORTAL_API_RATE_LIMIT_PER_MINUTE", 120))
+    # API tokens: live personal tokens per user (all teams), live service tokens per team, lifetime in days
+    # (default and maximum), and days before expiry to email a warning.
+    PORTAL_MAX_API_TOKENS_PER_USER = _env_int("PORTAL_MAX_API_TOKENS_PER_USER", 10)
+    PORTAL_MAX_SERVICE_TOKENS_PER_TEAM = _env_int("PORTAL_MAX_SERVICE_TOKENS_PER_TEAM", 50)
+    PORTAL_API_TOKEN_DEFAULT_DAYS = _env_int("PORTAL_API_TOKEN_DEFAULT_DAYS", 90)
+    PORTAL_API_TOKEN_MAX_DAYS = _env_int("PORTAL_API_TOKEN_MAX_DAYS", 365)
+    PORTAL_API_TOKEN_EXPIRY_WARNING_DAYS = _env_int("PORTAL_API_TOKEN_EXPIRY_WARNING_DAYS", 7)
+    if not 1 <= PORTAL_API_TOKEN_DEFAULT_DAYS <= PORTAL_API_TOKEN_MAX_DAYS:
+        raise _ConfigError("PORTAL_API_TOKEN_DEFAULT_DAYS must be between 1 and PORTAL_API_TOKEN_MAX_DAYS")
     # Handing out or revealing a token, connecting an org, changing a role: an authentication within this many seconds
     # (portal/accounts/reauth.py), else allauth's re-authentication page first.
     PORTAL_REAUTHENTICATION_SECONDS = _env_int("PORTAL_REAUTHENTICATION_SECONDS", 300)
@@ -452,6 +464,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "scratch-expiry-notices": {
         "task": "orgs.tasks.scratch_expiry_notify_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
+    "api-token-expiry-warnings": {
+        "task": "portal.accounts.tasks.api_tokens_warn_expiring_task",
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
     },

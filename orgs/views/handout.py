@@ -30,6 +30,18 @@ def _hand_out(request, team, connection, purpose):
     return membership, connection, alias, issued
 
 
+def _failed(request, team, exc):
+    """A hand-out that did not happen: over the rate limit is a 429 page with `Retry-After`; anything else goes
+    back to the org list with the reason."""
+    if exc.status == 429:
+        response = render(request, "api/handout_rate_limited.html", {"message": str(exc), "team_code": team,
+                                                                        "retry_after": exc.retry_after}, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return _private(response)
+    messages.error(request, str(exc))
+    return redirect("orgs:org_list", team=team)
+
+
 def _private(response):
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer"
@@ -45,8 +57,7 @@ def org_token(request, team, connection):
     try:
         membership, connection, alias, issued = _hand_out(request, team, connection, "web")
     except handout.HandOutError as exc:
-        messages.error(request, str(exc))
-        return redirect("orgs:org_list", team=team)
+        return _failed(request, team, exc)
     return _private(render(request, "api/org_token.html", {
         "membership": membership, "team": membership.team, "connection": connection, "alias": alias,
         "issued": issued}))
@@ -61,8 +72,7 @@ def org_open(request, team, connection):
     try:
         membership, connection, alias, issued = _hand_out(request, team, connection, "open")
     except handout.HandOutError as exc:
-        messages.error(request, str(exc))
-        return redirect("orgs:org_list", team=team)
+        return _failed(request, team, exc)
     return _private(render(request, "api/org_open.html", {
         "connection": connection, "frontdoor": issued.instance_url.rstrip("/") + "/secur/frontdoor.jsp",
         "issued": issued}))

@@ -1,7 +1,14 @@
-"""The project's own pages, which compose both apps: the landing redirect and a team's dashboard."""
+"""The project's own pages, which compose both apps: the landing redirect, a team's dashboard, and the admin's
+sign-in (which is the portal's own)."""
 
+from django.contrib import admin
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 from orgs.selectors import health_for_member, signing_keys_expiring
 from portal.accounts import access
@@ -37,3 +44,19 @@ def team_dashboard(request, team):
         "health": health_for_member(membership=membership),
     }
     return render(request, "accounts/team_dashboard.html", context)
+
+
+def admin_login(request):
+    """/admin/login/ (GET or POST) never checks a password: it sends the browser to the portal's login (allauth: rate
+    limits, MFA where enrolled, a session in allauth's session list that offboarding ends), keeping a same-origin
+    `next`. A signed-in member who is not staff gets 403, not a redirect loop."""
+    wanted = request.GET.get(REDIRECT_FIELD_NAME) or request.POST.get(REDIRECT_FIELD_NAME) or ""
+    if not url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        wanted = ""
+    wanted = wanted or reverse("admin:index")
+    if request.user.is_authenticated:
+        if not admin.site.has_permission(request):
+            raise PermissionDenied("This account cannot use the admin.")
+        return HttpResponseRedirect(wanted)
+    return HttpResponseRedirect(f"{reverse('account_login')}?{urlencode({REDIRECT_FIELD_NAME: wanted})}")

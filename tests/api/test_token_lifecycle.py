@@ -13,6 +13,7 @@ from django.utils import timezone
 from portal.accounts import tokens
 from portal.accounts.models import ApiToken, AuditEvent, Membership
 from portal.accounts.services import team_create
+from tests.api.test_reauthentication import add_record
 from tests.browser.helpers import last_link
 from tests.conftest import PASSWORD
 
@@ -174,7 +175,7 @@ def test_a_password_reset_revokes_personal_tokens(client, world, carols_tokens):
 def test_removing_totp_revokes_personal_tokens(client, world, carols_tokens):
     TOTP.activate(world.member, generate_totp_secret())
     client.force_login(world.member)
-    assert client.post(reverse("account_reauthenticate"), {"password": PASSWORD}).status_code == 302
+    add_record(client, world.member, method="mfa", type="totp", reauthenticated=True)  # a fresh TOTP re-authentication
     response = client.post(reverse("mfa_deactivate_totp"))
     assert response.status_code == 302 and not Authenticator.objects.filter(user=world.member).exists()
     assert_revoked(carols_tokens, "two-factor authentication removed (totp)")

@@ -228,3 +228,59 @@ def test_the_task_retries_while_salesforce_is_down_and_records_failure_at_the_en
     last = _events()[-1]
     assert last.data["outcome"] == "failed" and "unavailable" in last.data["why"].lower()
     assert not PendingRevocation.objects.exists() and token not in str(last.data)
+
+
+def test_deleting_a_group_revokes(client, world, orgs, erin, make_token, django_capture_on_commit_callbacks):
+    from orgs.services.sharing import group_create, group_delete, group_member_add
+
+    owner = Membership.objects.get(user=world.owner)
+    group = group_create(actor=owner, name="devs")
+    group_member_add(actor=owner, group=group, member=Membership.objects.get(user=erin))
+    Grant.objects.create(team=world.team, connection=orgs.sandbox, level=Grant.Level.TARGET, subject_type="group",
+                         group=group)
+    token = hand_out(client, make_token(erin))
+    with django_capture_on_commit_callbacks(execute=True):
+        group_delete(actor=owner, group=group)
+    assert not works(orgs.sandbox, token)
+
+
+def test_an_org_transferred_away_from_a_leaving_owner_revokes(client, world, orgs, make_token,
+                                                              django_capture_on_commit_callbacks):
+    from orgs.services.sharing import offboard
+
+    token = hand_out(client, make_token(world.member), ident="hub")  # carol owns the hub
+    with django_capture_on_commit_callbacks(execute=True):
+        offboard(actor=world.owner, membership=Membership.objects.get(user=world.member),
+                 decisions={orgs.hub.pk: world.owner})
+    assert OrgConnection.objects.get(pk=orgs.hub.pk).owner == world.owner
+    assert not works(orgs.hub, token)
+
+
+def test_a_duplicate_task_leaves_a_token_minted_after_the_change_alone(client, world, orgs, erin, make_token):
+    import time
+
+    from orgs.tasks import connection_tokens_revoke_task
+
+    grant(orgs.sandbox, level=Grant.Level.TARGET, member=erin)
+    old = hand_out(client, make_token(erin))
+    since = time.time()
+    connection_tokens_revoke_task.apply(args=(orgs.sandbox.pk, "member removed", since))
+    new = hand_out(client, make_token(world.admin))
+    connection_tokens_revoke_task.apply(args=(orgs.sandbox.pk, "member removed", since))  # redelivered
+    assert not works(orgs.sandbox, old) and works(orgs.sandbox, new)
+
+
+def test_without_a_broker_the_revocation_runs_in_the_request(client, world, orgs, erin, make_token, monkeypatch,
+                                                             django_capture_on_commit_callbacks):
+    from orgs import tasks
+    from orgs.services.sharing import grant_remove
+
+    def broker_down(*args):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(tasks.connection_tokens_revoke_task, "delay", broker_down)
+    given = grant(orgs.sandbox, level=Grant.Level.TARGET, member=erin)
+    token = hand_out(client, make_token(erin))
+    with django_capture_on_commit_callbacks(execute=True):
+        grant_remove(actor=Membership.objects.get(user=world.owner), grant=given)
+    assert not works(orgs.sandbox, token)

@@ -171,7 +171,7 @@ def org_disconnect(request, team, connection):
     if request.method == "POST":
         outcome = connections.connection_disconnect(actor=request.user, connection=connection, ip=client_ip(request))
         level, text = DISCONNECT_MESSAGES[outcome]
-        messages.add_message(request, level, f"{connection.username} disconnected from the portal; {text}")
+        messages.add_message(request, level, f"{connection.username} disconnected; {text}")
         return redirect("orgs:org_list", team=membership.team.code)
     return render(request, "orgs/org_disconnect.html", {"membership": membership, "team": membership.team,
                                                         "connection": connection})

@@ -255,6 +255,10 @@ try:
     # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: comma-separated addresses or networks
     # (portal/lib/http.py). Empty: every client is its own peer address, whatever the headers say.
     PORTAL_TRUSTED_PROXIES = _parse_networks("PORTAL_TRUSTED_PROXIES", _env_list("PORTAL_TRUSTED_PROXIES"))
+    # Revoking tokens at Salesforce after an access change or a disconnect: retries while it is unreachable.
+    PORTAL_REVOCATION_MAX_RETRIES = _env_int("PORTAL_REVOCATION_MAX_RETRIES", 8)
+    # "Open in Salesforce": fall back to posting the access token to frontdoor.jsp when a single-use URL can't be had.
+    PORTAL_FRONTDOOR_FORM_FALLBACK = _env_bool("PORTAL_FRONTDOOR_FORM_FALLBACK", False)
     PORTAL_INVITATION_DAYS = _env_int("PORTAL_INVITATION_DAYS", 7)
     PORTAL_PURGE_INVITATIONS_EVERY = _env_int("PORTAL_PURGE_INVITATIONS_EVERY", 3600)  # seconds
 

@@ -76,6 +76,8 @@ __all__ = [
 AUTHORIZE_PATH = "/services/oauth2/authorize"
 TOKEN_PATH = "/services/oauth2/token"
 REVOKE_PATH = "/services/oauth2/revoke"
+SINGLE_ACCESS_PATH = "/services/oauth2/singleaccess"
+FRONTDOOR_PATH = "/secur/frontdoor.jsp"
 USERINFO_PATH = "/services/oauth2/userinfo"
 VERSIONS_PATH = "/services/data/"
 
@@ -314,6 +316,27 @@ class SalesforceClient:
         if response.status_code != 200:
             _oauth_body(response, flow="revoke", sent=(token,))
             raise ProtocolError(f"Salesforce answered the revoke request with HTTP {response.status_code}.")
+
+    def single_access_url(self, *, instance_url: str, access_token: str, start_path: str | None = None) -> str:
+        """A single-use, short-lived `frontdoor.jsp?otp=…` URL for the access token's user (the UI Bridge API,
+        what `sf org open` uses since August 2025). The answer must point at a trusted Salesforce host's
+        /secur/frontdoor.jsp; the access token itself never appears in it."""
+        form = {"redirect_uri": start_path} if start_path else None
+        response = self._send(
+            "POST",
+            self._base(instance_url) + SINGLE_ACCESS_PATH,
+            data=form,
+            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+        )
+        body = _rest_body(response, sent=(access_token,))
+        uri = body.get("frontdoor_uri") if isinstance(body, dict) else None
+        if not isinstance(uri, str):
+            raise ProtocolError("Salesforce's single-access answer has no frontdoor_uri.")
+        parts = urlsplit(uri)
+        base = validate_salesforce_url(f"{parts.scheme}://{parts.netloc}", allowed=self._allowed)
+        if parts.path != FRONTDOOR_PATH or not parts.query or parts.fragment or access_token in uri:
+            raise ProtocolError("Salesforce's single-access answer is not a frontdoor.jsp URL.")
+        return f"{base}{parts.path}?{parts.query}"
 
     def _token(
         self,

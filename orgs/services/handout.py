@@ -19,8 +19,10 @@ from datetime import datetime
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
+from orgs import salesforce
 from orgs.models import OrgConnection
 from orgs.services import refresh
+from orgs.services.client import sf_client
 from portal.accounts.models import ApiToken, AuditEvent, User
 from portal.accounts.services import ServiceError, audit_record
 from portal.lib.ratelimit import rate_limit_hit
@@ -99,3 +101,14 @@ def connection_token_hand_out(*, team, connection: OrgConnection, user: User | N
     return HandOut(access_token=issued.access_token, instance_url=issued.instance_url,
                    username=issued.username or connection.username, org_id=issued.org_id or connection.org_id,
                    api_version=issued.api_version or connection.api_version, issued_at=issued.issued_at)
+
+
+def frontdoor_single_use_url(*, handed_out: HandOut) -> str:
+    """Exchange a handed-out access token for a single-use frontdoor URL ("Open in Salesforce"). Raises HandOutError
+    (502 `frontdoor_unavailable`) when Salesforce can't or won't issue one."""
+    try:
+        return sf_client().single_access_url(instance_url=handed_out.instance_url,
+                                             access_token=handed_out.access_token)
+    except salesforce.SalesforceError as exc:
+        raise HandOutError(502, "frontdoor_unavailable", "Salesforce did not issue a single-use sign-in link: "
+                                                         f"{salesforce.describe_error(exc)}") from None

@@ -171,6 +171,11 @@ def _store_tokens(connection: OrgConnection, tokens: salesforce.TokenResponse) -
     """Save the new access token and, with rotation, the new refresh token: one transaction, one row."""
     recovered = connection.status != Status.CONNECTED
     now = timezone.now()
+    try:  # the replaced token stays valid at Salesforce while it is used: keep it for an access-change revocation
+        previous = connection.reveal("access_token")
+    except crypto.DecryptionError:
+        previous = None
+    connection.seal("previous_access_token", previous)
     connection.seal("access_token", tokens.access_token)
     if tokens.refresh_token:
         connection.seal("refresh_token", tokens.refresh_token)
@@ -178,9 +183,9 @@ def _store_tokens(connection: OrgConnection, tokens: salesforce.TokenResponse) -
     connection.access_token_issued_at = tokens.issued_at_datetime or now
     connection.last_refresh_at = now
     connection.status, connection.status_reason, connection.refresh_failures = Status.CONNECTED, "", 0
-    connection.save(update_fields=["access_token", "refresh_token", "secrets_key_id", "instance_url",
-                                   "access_token_issued_at", "last_refresh_at", "status", "status_reason",
-                                   "refresh_failures", "updated_at"])
+    connection.save(update_fields=["access_token", "previous_access_token", "refresh_token", "secrets_key_id",
+                                   "instance_url", "access_token_issued_at", "last_refresh_at", "status",
+                                   "status_reason", "refresh_failures", "updated_at"])
     if recovered:
         audit_record(team=connection.team, actor=None, kind=AuditEvent.Kind.ORG_RECOVERED,
                      subject=connection.username, data={"org_id": connection.org_id})

@@ -27,6 +27,16 @@ from portal.lib.http import client_ip
 
 SECRET_FIELDS = ("consumer_secret", "secret", "passphrase", "private_key")
 
+# What the page says after a disconnect, by what actually happened at Salesforce (orgs/services/revocation.py).
+DISCONNECT_MESSAGES = {
+    "revoked": (messages.SUCCESS, "its token was revoked at Salesforce."),
+    "pending-retry": (messages.WARNING, "Salesforce could not be reached, so revoking its token is pending and "
+                                        "being retried. The outcome will appear in the team's audit log."),
+    "failed": (messages.ERROR, "its token could not be revoked at Salesforce. Revoke it in Salesforce: Setup → "
+                               "Connected Apps OAuth Usage."),
+    "nothing-to-revoke": (messages.SUCCESS, "it held no token to revoke."),
+}
+
 
 # -- org connections: the member's orgs, connect, callback, reconnect, disconnect ------------------------------------
 
@@ -163,8 +173,9 @@ def org_reconnect(request, team, connection):
 def org_disconnect(request, team, connection):
     membership, connection, _ = access.connection_for_user(request.user, team, connection, access.Level.MANAGE)
     if request.method == "POST":
-        connections.connection_disconnect(actor=request.user, connection=connection, ip=client_ip(request))
-        messages.success(request, f"{connection.username} disconnected; its token was revoked at Salesforce.")
+        outcome = connections.connection_disconnect(actor=request.user, connection=connection, ip=client_ip(request))
+        level, text = DISCONNECT_MESSAGES[outcome]
+        messages.add_message(request, level, f"{connection.username} disconnected; {text}")
         return redirect("orgs:org_list", team=membership.team.code)
     return render(request, "orgs/org_disconnect.html", {"membership": membership, "team": membership.team,
                                                         "connection": connection})

@@ -1,12 +1,24 @@
-"""Receivers for allauth's credential signals: a password change or reset, or a removed authenticator (TOTP,
-recovery codes, security key), revokes the user's personal API tokens in every team (audited with the reason).
-Connected in `portal.accounts.apps.AccountsConfig.ready`. Service tokens belong to the team and stay.
+"""The people side's signals.
+
+1. `access_reducing`, for the Salesforce side (which this package must not import): sent inside the transaction,
+   *before* a write that may take access to orgs away from people or service tokens (a role lowered, a member
+   removed or leaving, a service token revoked). Keyword arguments: `team_id`, `reason` (a short text for the audit
+   log), `user_ids` (None: every member) and `service_token_ids` (None: every service token). The orgs app connects
+   it (orgs/apps.py) and, after the commit, revokes the access tokens already handed out for every org someone lost
+   (orgs/services/revocation.py).
+2. Receivers for allauth's credential signals: a password change or reset, or a removed authenticator (TOTP,
+   recovery codes, security key), revokes the user's personal API tokens in every team (audited with the reason).
+   Connected in `portal.accounts.apps.AccountsConfig.ready`. Service tokens belong to the team and stay.
 """
 
 from __future__ import annotations
 
+from django.dispatch import Signal
+
 from portal.accounts.tokens import api_tokens_revoke_for_user
 from portal.lib.http import client_ip
+
+access_reducing = Signal()
 
 
 def _ip(request):

@@ -37,6 +37,7 @@ from django.views.decorators.debug import sensitive_variables
 from portal.accounts import access
 from portal.accounts.models import ApiToken, AuditEvent, Membership, Team, User
 from portal.accounts.services import ServiceError, audit_record
+from portal.accounts.signals import access_reducing
 
 Kind = AuditEvent.Kind
 
@@ -145,6 +146,9 @@ def api_token_touch(*, token: ApiToken, ip: str | None) -> None:
 @transaction.atomic
 def api_token_revoke(*, actor: User | None, token: ApiToken, ip: str | None = None, reason: str = "") -> bool:
     """Revoke a token now. True if it was active; revoking twice is harmless (and not audited twice)."""
+    if token.kind == ApiToken.Kind.SERVICE:  # its grants stop counting: tokens handed to it must stop working
+        access_reducing.send(sender=ApiToken, team_id=token.team_id, reason="service token revoked", user_ids=[],
+                             service_token_ids=[token.pk])
     changed = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     if changed:
         token.refresh_from_db(fields=["revoked_at"])

@@ -7,6 +7,6 @@ class AccountsConfig(AppConfig):
     verbose_name = "People and teams"
 
     def ready(self):
-        from portal.accounts import signals
+        from portal.accounts import receivers
 
-        signals.connect()
+        receivers.connect()

@@ -33,7 +33,7 @@ def test_web_and_api_share_one_budget_per_member(client, world, orgs, make_token
     issued = make_token(world.owner)
     client.force_login(world.owner)
     assert web_token(client, world, orgs.sandbox).status_code == 200
-    assert web_open(client, world, orgs.sandbox).status_code == 200
+    assert web_open(client, world, orgs.sandbox).status_code == 303  # to a single-use frontdoor URL
     assert client.post(TOKEN_URL.format("uat"), **issued.auth).status_code == 200
     assert_api_429(client.post(TOKEN_URL.format("uat"), **issued.auth))  # the 4th, through the API
     page = web_token(client, world, orgs.sandbox)  # and the web is spent too

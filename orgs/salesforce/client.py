@@ -76,6 +76,7 @@ __all__ = [
 AUTHORIZE_PATH = "/services/oauth2/authorize"
 TOKEN_PATH = "/services/oauth2/token"
 REVOKE_PATH = "/services/oauth2/revoke"
+INTROSPECT_PATH = "/services/oauth2/introspect"
 USERINFO_PATH = "/services/oauth2/userinfo"
 VERSIONS_PATH = "/services/data/"
 
@@ -314,6 +315,24 @@ class SalesforceClient:
         if response.status_code != 200:
             _oauth_body(response, flow="revoke", sent=(token,))
             raise ProtocolError(f"Salesforce answered the revoke request with HTTP {response.status_code}.")
+
+    def introspect_active(
+        self, *, base_url: str, client_id: str, client_secret: str | None, token: str, token_type_hint: str
+    ) -> bool:
+        """Token introspection (RFC 7662): is `token` still active? Asks about the token; it is not a grant, so a
+        refresh token is not *used* (docs/workers.md, interrupted refreshes)."""
+        form = {"token": token, "token_type_hint": token_type_hint, "client_id": client_id}
+        if client_secret is not None:
+            form["client_secret"] = client_secret
+        response = self._send(
+            "POST", self._base(base_url) + INTROSPECT_PATH, data=form, headers={"Accept": "application/json"}
+        )
+        body = _oauth_body(response, flow="introspect", sent=(token, client_secret))
+        if response.status_code != 200 or not isinstance(body, dict) or not isinstance(body.get("active"), bool):
+            raise ProtocolError(
+                f"Salesforce's introspection endpoint answered HTTP {response.status_code} unexpectedly."
+            )
+        return body["active"]
 
     def _token(
         self,

@@ -52,6 +52,8 @@ def connection_token_hand_out(*, team, connection: OrgConnection, user: User | N
     which org, which API token, the address and only a hash of the token."""
     try:
         issued = refresh.connection_access_token(connection_id=connection.pk, connection=connection)
+    except refresh.CheckNeededError as exc:
+        raise HandOutError(409, "check_needed", f"The connection “{alias or connection.username}”: {exc}") from None
     except refresh.ReauthorizationRequiredError as exc:
         raise HandOutError(409, "needs_reauth", f"The connection “{alias or connection.username}” needs "
                                                 f"re-authorization: {exc} Reconnect it in the portal.") from None

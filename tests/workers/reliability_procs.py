@@ -197,15 +197,22 @@ class Workers:
         })
         return env
 
-    def start(self, name: str | None = None, *, wait: bool = True) -> Worker:
+    def start(self, name: str | None = None, *, wait: bool = True, pause_at: str | None = None) -> Worker:
+        """`pause_at`: run tests/workers/pausing_worker.py instead of plain celery; its pool process stops at that
+        point of a refresh and writes `<tmp>/paused-<name>` (then the test SIGKILLs it)."""
         name = name or f"w{len(self.started) + 1}"
         log_path = self.tmp_path / f"worker-{name}.log"
+        env = self.env()
+        command = [sys.executable, "-m", "celery"]
+        if pause_at:
+            env.update(RELIABILITY_PAUSE_AT=pause_at, RELIABILITY_PAUSE_MARKER=str(self.tmp_path / f"paused-{name}"))
+            command = [sys.executable, "-m", "tests.workers.pausing_worker"]
         with open(log_path, "w") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "portal", "worker", "-l", "INFO", "-n", f"{name}@%h",
+                [*command, "-A", "portal", "worker", "-l", "INFO", "-n", f"{name}@%h",
                  "--concurrency", "1", "--pool", "prefork", "--without-gossip", "--without-mingle",
                  "--without-heartbeat"],
-                cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         worker = Worker(proc, log_path, name)
         self.started.append(worker)
         if wait:
@@ -252,11 +259,15 @@ def refreshes(sim) -> list[dict]:
 
 
 def lock_holders() -> int:
-    """Other sessions holding `SELECT … FOR UPDATE` locks on connections in *this* test database right now (a
-    refresh in flight keeps its row lock while it waits for Salesforce)."""
+    """Other sessions holding a connection's refresh lock (the advisory lock of orgs.services.refresh, kept while a
+    refresh waits for Salesforce) or a `SELECT … FOR UPDATE` lock on connections, in *this* test database."""
+    from orgs.services.refresh import REFRESH_LOCK_NAMESPACE
+
     with db_connection.cursor() as cursor:
-        cursor.execute("SELECT count(DISTINCT l.pid) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+        cursor.execute("SELECT count(DISTINCT l.pid) FROM pg_locks l "
                        "JOIN pg_database d ON d.oid = l.database AND d.datname = current_database() "
-                       "WHERE c.relname = %s AND l.mode = 'RowShareLock' AND l.pid <> pg_backend_pid()",
-                       [OrgConnection._meta.db_table])
+                       "LEFT JOIN pg_class c ON c.oid = l.relation WHERE l.pid <> pg_backend_pid() AND l.granted "
+                       "AND ((c.relname = %s AND l.mode = 'RowShareLock') "
+                       "OR (l.locktype = 'advisory' AND l.classid = %s))",
+                       [OrgConnection._meta.db_table, REFRESH_LOCK_NAMESPACE])
         return cursor.fetchone()[0]

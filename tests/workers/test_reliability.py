@@ -3,7 +3,8 @@ subprocesses (plus a private redis-server for the Redis outage).
 
 1. 20 threads and 2 workers refresh one rotating connection at the same moment: one refresh, no reuse.
 2. A worker SIGKILLed mid-refresh leaves a consistent row and the next sweep finishes the work; a rotation whose
-   response is lost ends in Needs re-authorization with one email, not in a loop, and no token reaches a log.
+   response is lost ends in Needs re-authorization with one email, without presenting the rotated-out token again;
+   a worker SIGKILLed before the call, after Salesforce answered and after the commit (rotation on): issue 15.
 3. A Salesforce outage degrades (never Needs re-authorization) and the connections recover by themselves.
 4. A Redis outage: pages and the access-token API keep working, the sweep logs the broker failure, and after Redis
    returns one sweep refreshes everything that is due.
@@ -42,6 +43,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(tra
 
 DEMO = "OrgPortalDemo"
 TOKEN_PATH = "/services/oauth2/token"
+INTROSPECT_PATH = "/services/oauth2/introspect"
 
 
 @pytest.fixture
@@ -177,11 +179,12 @@ def test_a_pool_process_killed_mid_refresh_is_redelivered_and_completed(world, s
     assert token_shaped(rel_workers.logs()) == []
 
 
-def test_a_rotation_whose_response_is_lost_ends_in_reauthorization_once_without_a_loop(world, sim, sim_app,
-                                                                                        rel_workers):
-    """Salesforce rotates the refresh token but the answer never arrives. The stored token is now rotated out, and
-    presenting it revokes the family (docs/salesforce.md §3): the documented end is Needs re-authorization, one audit
-    record, one email, no further calls to Salesforce, and no token in any log."""
+def test_a_rotation_whose_response_is_lost_ends_in_reauthorization_once_without_presenting_it_again(
+        world, sim, sim_app, rel_workers):
+    """Salesforce rotates the refresh token but the answer never arrives. The stored token is now rotated out;
+    presenting it would revoke the family (docs/salesforce.md §3). The "in flight" mark survives the failure, so the
+    retry asks Salesforce (introspection) instead of presenting it: Needs re-authorization with the honest reason,
+    one audit record, one email, no reuse, no further calls, and no token in any log."""
     sim.update_app(DEMO, rotation=True)
     conn, = seed(world, sim, sim_app, 1)
     canaries = {"refresh": conn.reveal("refresh_token"), "access": conn.reveal("access_token")}
@@ -193,27 +196,92 @@ def test_a_rotation_whose_response_is_lost_ends_in_reauthorization_once_without_
              diagnostics=w1.log)
     sim.configure(fail_rate=0.0, fail_when="before")
     assert refreshes(sim)[0]["outcome"] == "rotated" and refreshes(sim)[0]["fault"] == "503"
+    assert OrgConnection.objects.get(pk=conn.pk).refresh_started_at is not None  # the attempt is unfinished
 
-    # The retry (here: the next sweep rather than the 0-30 s backoff) presents the rotated-out token.
+    # The retry (here: the next sweep rather than the 0-30 s backoff) vets the token instead of presenting it.
     assert connections_refresh_sweep() == 1
     wait_for(lambda: status_of(conn) == "needs_reauth", timeout=30, what="Needs re-authorization",
              diagnostics=w1.log)
-    wait_for(lambda: "needs re-authorization" in w1.log(), timeout=10, what="the email", diagnostics=w1.log)
-    outcomes = [e["outcome"] for e in refreshes(sim)]
-    assert outcomes[0] == "rotated" and outcomes.count("reused") == 1, outcomes
-    assert len(outcomes) <= 3 and set(outcomes[1:]) <= {"reused", "invalid"}, outcomes
+    wait_for(lambda: "Subject: [Org Portal]" in w1.log(), timeout=10, what="the email", diagnostics=w1.log)
+    assert [e["outcome"] for e in refreshes(sim)] == ["rotated"]  # presented once, never again: no reuse
+    assert [e["path"] for e in sim.log() if e["path"] == INTROSPECT_PATH]  # asked instead
+    row = OrgConnection.objects.get(pk=conn.pk)
+    assert row.status_reason == refresh.INTERRUPTED_REASON and row.refresh_started_at is None
 
     # No loop: the sweep skips it, a (re)delivered task returns without calling Salesforce.
-    calls = len(outcomes)
+    calls = len(sim.log())
     assert connections_refresh_sweep() == 0
     connection_refresh_task.apply(args=[conn.pk])
     with pytest.raises(refresh.ReauthorizationRequiredError):
         refresh.connection_access_token(connection_id=conn.pk)
-    assert len(refreshes(sim)) == calls
+    assert len(sim.log()) == calls
     assert AuditEvent.objects.filter(kind="org.needs_reauth").count() == 1
     log = rel_workers.logs()
     assert log.count("Subject: [Org Portal]") == 1 and "carol@example.com" in log
     assert find_leaks(log, canaries) == [] and token_shaped(log) == []
+
+
+# Where the worker dies → what the row holds → what the next refresh does (docs/workers.md, "Crashes mid-refresh").
+KILL_POINTS = {
+    "before_call": "connected",  # nothing was presented: introspection says active, the refresh rotates as usual
+    "after_answer": "needs_reauth",  # rotated at Salesforce, lost with the worker: not presented again
+    "after_commit": "connected",  # stored: the next refresh presents the new token
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_a_worker_sigkilled_at_each_step_of_a_rotating_refresh(point, world, sim, sim_app, rel_workers, tmp_path):
+    sim.update_app(DEMO, rotation=True)
+    conn, = seed(world, sim, sim_app, 1)
+    old = OrgConnection.objects.get(pk=conn.pk)
+    old_refresh = old.reveal("refresh_token")
+    doomed = rel_workers.start("doomed", pause_at=point)
+    sim.clear_log()
+    connection_refresh_task.delay(conn.pk)
+    marker = tmp_path / "paused-doomed"
+    wait_for(marker.exists, timeout=30, what=f"the worker to reach {point}", diagnostics=doomed.log)
+    doomed.kill_group()  # SIGKILL to the worker and its pool: no cleanup, no ack
+    wait_for(lambda: lock_holders() == 0, timeout=10, what="PostgreSQL to drop the dead worker's locks")
+
+    row = OrgConnection.objects.get(pk=conn.pk)
+    assert row.status == "connected"
+    presented = [e["outcome"] for e in refreshes(sim)]
+    if point == "before_call":
+        assert presented == [] and row.refresh_started_at is not None
+        assert row.reveal("refresh_token") == old_refresh
+    elif point == "after_answer":
+        assert presented == ["rotated"] and row.refresh_started_at is not None
+        assert row.reveal("refresh_token") == old_refresh  # the rotated one died with the worker
+    else:
+        assert presented == ["rotated"] and row.refresh_started_at is None
+        assert row.reveal("refresh_token") != old_refresh and row.access_token_issued_at > old.access_token_issued_at
+        make_stale(conn)  # so that the next sweep refreshes it again
+
+    # The next sweep, on a healthy worker, finishes the episode without a person.
+    sim.clear_log()
+    rescuer = rel_workers.start("rescuer")
+    assert connections_refresh_sweep() == 1
+    wait_for(lambda: not due_connections().filter(pk=conn.pk).exists(), timeout=30,
+             what="the rescuer to settle the connection", diagnostics=rescuer.log)
+    row = OrgConnection.objects.get(pk=conn.pk)
+    assert row.status == KILL_POINTS[point], (row.status, row.status_reason)
+    assert row.refresh_started_at is None
+    outcomes = [e["outcome"] for e in refreshes(sim)]
+    introspections = [e for e in sim.log() if e["path"] == INTROSPECT_PATH]
+    assert "reused" not in outcomes  # reuse detection never fires
+    if point == "before_call":
+        assert len(introspections) == 1 and outcomes == ["rotated"]
+        assert row.reveal("refresh_token") != old_refresh
+    elif point == "after_answer":
+        assert len(introspections) == 1 and outcomes == []  # the rotated-out token is not presented
+        assert row.status_reason == refresh.INTERRUPTED_REASON
+        wait_for(lambda: "Subject: [Org Portal]" in rescuer.log(), timeout=10, what="the email",
+                 diagnostics=rescuer.log)
+        assert rescuer.log().count("Subject: [Org Portal]") == 1
+        assert AuditEvent.objects.filter(kind="org.needs_reauth").count() == 1
+    else:
+        assert introspections == [] and outcomes == ["rotated"]  # a normal refresh of the stored token
+    assert token_shaped(rel_workers.logs()) == []
 
 
 def test_a_salesforce_outage_degrades_and_the_connections_recover_by_themselves(world, sim, sim_app, rel_workers):

@@ -190,6 +190,13 @@ def connection_refresh(*, connection_id: int, force: bool = False, max_age: time
     raise failure
 
 
+def connection_check(*, connection_id: int) -> IssuedToken:
+    """A manager's Check of a connection whose refresh was interrupted: present the stored refresh token once,
+    deliberately (if it was rotated out, Salesforce revokes the family and the connection needs re-authorization,
+    which Reconnect fixes in either case). The caller checked the manage level through orgs.access."""
+    return connection_refresh(connection_id=connection_id, force=True, deliberate=True)
+
+
 def _vet_interrupted(connection: OrgConnection) -> None:
     """An earlier attempt presented (or was about to present) the stored refresh token and its result was never
     stored. Ask Salesforce whether the token is still active instead of presenting it: returns when it is (nothing

@@ -208,6 +208,8 @@ try:
     PORTAL_SCRATCH_CREATE_TIMEOUT = _env_int("PORTAL_SCRATCH_CREATE_TIMEOUT", 900)  # seconds to wait for Active
     # The REST API: access-token hand-outs per API token per minute.
     PORTAL_API_RATE_LIMIT_PER_MINUTE = _env_int("PORTAL_API_RATE_LIMIT_PER_MINUTE", 120)
+    # PostgreSQL unreachable: pages and the API answer 503 with this Retry-After (seconds) instead of a 500.
+    PORTAL_OUTAGE_RETRY_AFTER = _env_int("PORTAL_OUTAGE_RETRY_AFTER", 30)
     # Handing out or revealing a token, connecting an org, changing a role: an authentication within this many seconds
     # (portal/accounts/reauth.py), else allauth's re-authentication page first.
     PORTAL_REAUTHENTICATION_SECONDS = _env_int("PORTAL_REAUTHENTICATION_SECONDS", 300)

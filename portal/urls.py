@@ -16,3 +16,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("favicon.ico", RedirectView.as_view(url="/static/img/favicon.svg", permanent=True)),
 ]
+
+handler500 = "portal.views.server_error"  # a database outage is a 503 with Retry-After, not a 500

@@ -1,7 +1,15 @@
-"""The project's own pages, which compose both apps: the landing redirect and a team's dashboard."""
+"""The project's own pages, which compose both apps: the landing redirect and a team's dashboard; and the error
+handler that turns a database outage into a 503 with Retry-After (JSON under /api/, a page elsewhere)."""
 
+import sys
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template import loader
+from django.views import defaults
 
 from orgs.selectors import health_for_member, signing_keys_expiring
 from portal.accounts import access
@@ -37,3 +45,21 @@ def team_dashboard(request, team):
         "health": health_for_member(membership=membership),
     }
     return render(request, "accounts/team_dashboard.html", context)
+
+
+def server_error(request):
+    """handler500: Django calls it for any uncaught exception, wherever it was raised (a view, a middleware, the API
+    shortcut). PostgreSQL unreachable or restarting is not a bug: 503 with Retry-After, rendered without touching the
+    database (no request context). Everything else is the usual 500 page."""
+    exc = sys.exc_info()[1]
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return defaults.server_error(request)
+    retry_after = str(settings.PORTAL_OUTAGE_RETRY_AFTER)
+    if request.path_info.startswith("/api/"):
+        response = JsonResponse({"error": "service_unavailable", "message": "The portal's database is unreachable "
+                                 f"right now. Retry in {retry_after} s."}, status=503)
+    else:
+        response = HttpResponse(loader.get_template("503.html").render({"retry_after": retry_after}), status=503)
+    response["Retry-After"] = retry_after
+    response["Cache-Control"] = "no-store"
+    return response

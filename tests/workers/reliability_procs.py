@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -124,6 +125,79 @@ def use_broker(url: str, *, eager: bool = False) -> None:
         app._pool = None
     app.amqp._producer_pool = None
     pools.reset()
+
+
+# -- a TCP proxy in front of the shared PostgreSQL ------------------------------------------------------------------
+
+class TcpProxy:
+    """127.0.0.1:<port> → `upstream`, in threads. `cut()` drops every open connection and refuses new ones (what
+    clients see while PostgreSQL restarts); `restore()` lets them through again. The real server is never touched."""
+
+    def __init__(self, upstream: tuple[str, int]):
+        self.upstream = upstream
+        self.down = False
+        self._pairs: list[tuple[socket.socket, socket.socket]] = []
+        self._lock = threading.Lock()
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = self._listener.getsockname()[1]
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self.down:
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+                server.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._pairs.append((client, server))
+            threading.Thread(target=self._pipe, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, target):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self) -> None:
+        self.down = True
+        with self._lock:
+            pairs, self._pairs = self._pairs, []
+        for pair in pairs:
+            for sock in pair:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+
+    def restore(self) -> None:
+        self.down = False
+
+    def stop(self) -> None:
+        self._closed = True
+        self.cut()
+        self._listener.close()
 
 
 # -- Celery workers ------------------------------------------------------------------------------------------------

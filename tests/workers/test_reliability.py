@@ -8,6 +8,8 @@ subprocesses (plus a private redis-server for the Redis outage).
 3. A Salesforce outage degrades (never Needs re-authorization) and the connections recover by themselves.
 4. A Redis outage: pages and the access-token API keep working, the sweep logs the broker failure, and after Redis
    returns one sweep refreshes everything that is due.
+5. PostgreSQL restarting (a TCP proxy of the test's own in front of the shared server, cut and restored): the API
+   answers 503 JSON and pages a 503 page, both with Retry-After; no connection changes status; then all works again.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tests.canaries import find_leaks
 from tests.concurrency import at_once
 from tests.workers.reliability_procs import (
     RedisServer,
+    TcpProxy,
     Workers,
     free_port,
     lock_holders,
@@ -362,3 +365,62 @@ def test_a_redis_outage_keeps_the_web_and_the_api_working_and_one_sweep_catches_
     assert OrgConnection.objects.filter(status="connected").count() == 3
     assert sorted(e["outcome"] for e in refreshes(sim)) == ["ok"] * 3
     assert token_shaped(rel_workers.logs() + "\n".join(messages)) == []
+
+
+@pytest.fixture
+def db_proxy(transactional_db):
+    """This process's Django connection goes through a TcpProxy to the shared PostgreSQL (never stopped itself)."""
+    from django.db import connections
+
+    conn = connections["default"]
+    saved = {"HOST": conn.settings_dict["HOST"], "PORT": conn.settings_dict["PORT"]}
+    proxy = TcpProxy((saved["HOST"] or "127.0.0.1", int(saved["PORT"] or 5432)))
+    conn.close()
+    conn.settings_dict.update(HOST="127.0.0.1", PORT=str(proxy.port))
+    try:
+        yield proxy
+    finally:
+        conn.close()
+        conn.settings_dict.update(saved)
+        proxy.stop()
+
+
+def test_postgresql_restarting_answers_503_with_retry_after_and_changes_no_connection(world, sim, sim_app,
+                                                                                       db_proxy, settings):
+    from django.db import connections
+    from django.test import Client
+
+    from portal.accounts.models import Membership
+    from portal.accounts.tokens import api_token_create
+
+    settings.PORTAL_OUTAGE_RETRY_AFTER = 17
+    rows = seed(world, sim, sim_app, 2)  # stale: a hand-out would refresh
+    _, raw = api_token_create(actor=Membership.objects.get(team=world.team, user=world.owner), kind="personal",
+                              name="ci")
+    web = Client(raise_request_exception=False)
+    web.force_login(world.owner)
+    api = Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Bearer {raw}")
+    orgs_page, hand_out = f"/teams/{world.team.code}/orgs/", f"/api/v1/orgs/{rows[0].username}/access-token"
+    assert web.get(orgs_page).status_code == 200
+    before = {c.pk: (c.status, c.refresh_started_at) for c in OrgConnection.objects.all()}
+    sim.clear_log()
+
+    db_proxy.cut()  # PostgreSQL "restarts": open connections drop, new ones are refused
+    response = api.post(hand_out)
+    assert response.status_code == 503 and response["Retry-After"] == "17", response.content
+    assert response.json()["error"] == "service_unavailable" and "database" in response.json()["message"]
+    response = api.get("/api/v1/orgs")
+    assert response.status_code == 503 and response["Content-Type"] == "application/json"
+    page = web.get(orgs_page)
+    assert page.status_code == 503 and page["Retry-After"] == "17" and page["Content-Type"].startswith("text/html")
+    assert "cannot reach its database" in page.content.decode()
+    assert refreshes(sim) == []  # nothing was presented to Salesforce that could not be stored
+
+    db_proxy.restore()
+    connections["default"].close()
+    assert web.get(orgs_page).status_code == 200
+    response = api.post(hand_out)
+    assert response.status_code == 200, response.content
+    after = {c.pk: (c.status, c.refresh_started_at) for c in OrgConnection.objects.all()}
+    assert after == before  # connected, no refresh left in flight
+    assert [e["outcome"] for e in refreshes(sim)] == ["ok"]

@@ -253,6 +253,7 @@ class Workers:
     redis: RedisServer
     allowed_hosts: str
     started: list[Worker] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. a short PORTAL_SALESFORCE_READ_TIMEOUT
 
     def env(self) -> dict[str, str]:
         env = clean_env()
@@ -269,6 +270,7 @@ class Workers:
             "DJANGO_SETTINGS_MODULE": "portal.settings",
             "PYTHONUNBUFFERED": "1",
         })
+        env.update(self.extra_env)
         return env
 
     def start(self, name: str | None = None, *, wait: bool = True, pause_at: str | None = None) -> Worker:

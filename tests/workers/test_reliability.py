@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from types import SimpleNamespace
 
 import pytest
 
@@ -287,17 +288,22 @@ def test_a_worker_sigkilled_at_each_step_of_a_rotating_refresh(point, world, sim
     assert token_shaped(rel_workers.logs()) == []
 
 
-def test_a_salesforce_outage_degrades_and_the_connections_recover_by_themselves(world, sim, sim_app, rel_workers):
+@pytest.mark.parametrize("mode", ["503", "timeout"])
+def test_a_salesforce_outage_degrades_and_the_connections_recover_by_themselves(mode, world, sim, sim_app,
+                                                                               rel_workers):
+    """Salesforce answers 503, or does not answer at all (the worker's read timeout, 1 s here, expires first)."""
     rows = seed(world, sim, sim_app, 3)
     pks = [c.pk for c in rows]
+    rel_workers.extra_env["PORTAL_SALESFORCE_READ_TIMEOUT"] = "1"
     w1 = rel_workers.start("w1")
-    sim.configure(fail_rate=1.0, fail_mode="503")
+    sim.configure(fail_rate=1.0, fail_mode=mode, timeout_seconds=4)
     sim.clear_log()
     assert connections_refresh_sweep() == 3
     wait_for(lambda: OrgConnection.objects.filter(pk__in=pks, status="degraded").count() == 3, timeout=30,
              what="every connection to be Degraded", diagnostics=w1.log)
     for row in OrgConnection.objects.filter(pk__in=pks):
         assert row.status == "degraded" and row.refresh_failures >= 1 and row.status_reason, row.status_reason
+        assert ("did not answer in time" if mode == "timeout" else "HTTP 503") in row.status_reason
         assert row.reveal("refresh_token")  # untouched and still decrypts
     assert not OrgConnection.objects.filter(pk__in=pks, status="needs_reauth").exists()
     # The sweep's batch stopped at its first failure and handed all three to connection_refresh_task: the first
@@ -306,7 +312,7 @@ def test_a_salesforce_outage_degrades_and_the_connections_recover_by_themselves(
              diagnostics=w1.log)
     wait_for(lambda: w1.count("Retry in") >= 2, timeout=10, what="the task's backoff retries", diagnostics=w1.log)
     faulted = [e for e in sim.log() if e["path"] == TOKEN_PATH]
-    assert len(faulted) >= 3 and {e["outcome"] for e in faulted} == {"fault:503"}  # Salesforce never answered
+    assert len(faulted) >= 3 and {e["outcome"] for e in faulted} == {f"fault:{mode}"}  # Salesforce never answered
 
     # Salesforce is back: the next sweep (or the pending retries, 0-30 s away) recovers every connection.
     sim.configure(fail_rate=0.0)
@@ -322,7 +328,7 @@ def test_a_salesforce_outage_degrades_and_the_connections_recover_by_themselves(
 
 
 def test_a_redis_outage_keeps_the_web_and_the_api_working_and_one_sweep_catches_up(
-        world, sim, sim_app, rel_redis, rel_workers, settings, client, caplog):
+        world, sim, sim_app, rel_redis, rel_workers, settings, client, caplog, monkeypatch):
     from portal.accounts.models import Membership
     from portal.accounts.tokens import api_token_create
 
@@ -346,6 +352,12 @@ def test_a_redis_outage_keeps_the_web_and_the_api_working_and_one_sweep_catches_
     assert response.json()["access_token"] == row.reveal("access_token") != handed.reveal("access_token")
     assert row.access_token_issued_at > handed.access_token_issued_at  # refreshed synchronously, no broker
     assert [e["outcome"] for e in refreshes(sim)] == ["ok"]
+    # Rate limiting neither fails open nor closed: each web process counts in its own memory meanwhile.
+    settings.PORTAL_API_RATE_LIMIT_PER_MINUTE = 2
+    monkeypatch.setattr("orgs.api.views.time", SimpleNamespace(time=lambda: 600_000_010.0))  # one fixed window
+    statuses = [client.post(f"/api/v1/orgs/{handed.username}/access-token", HTTP_AUTHORIZATION=f"Bearer {raw}")
+                for _ in range(3)]
+    assert [r.status_code for r in statuses] == [200, 200, 429] and statuses[2]["Retry-After"]
 
     assert connections_refresh_sweep() == 2  # does not raise
     messages = [r.getMessage() for r in caplog.records]
@@ -424,3 +436,39 @@ def test_postgresql_restarting_answers_503_with_retry_after_and_changes_no_conne
     after = {c.pk: (c.status, c.refresh_started_at) for c in OrgConnection.objects.all()}
     assert after == before  # connected, no refresh left in flight
     assert [e["outcome"] for e in refreshes(sim)] == ["ok"]
+
+
+def test_a_postgresql_restart_under_the_workers_changes_no_connection_and_the_next_sweep_catches_up(
+        world, sim, sim_app, rel_workers):
+    """The worker reaches PostgreSQL through a TcpProxy (the test process does not): cut, then restored."""
+    from django.db import connection as db
+
+    rows = seed(world, sim, sim_app, 2)
+    pks = [c.pk for c in rows]
+    host, port = db.settings_dict["HOST"] or "127.0.0.1", int(db.settings_dict["PORT"] or 5432)
+    proxy = TcpProxy((host, port))
+    try:
+        rel_workers.extra_env["DATABASE_URL"] = (f"postgres://{db.settings_dict['USER']}@127.0.0.1:{proxy.port}/"
+                                                 f"{db.settings_dict['NAME']}")
+        w1 = rel_workers.start("w1")
+        sim.clear_log()
+        proxy.cut()
+        assert connections_refresh_sweep() == 2
+        wait_for(lambda: "OperationalError" in w1.log() and "Retry in" in w1.log(), timeout=30,
+                 what="the worker's tasks to fail on the database and be retried", diagnostics=w1.log)
+        assert refreshes(sim) == []  # the lock is taken before Salesforce is called: nothing presented
+        assert set(OrgConnection.objects.filter(pk__in=pks).values_list("status", flat=True)) == {"connected"}
+        assert not OrgConnection.objects.filter(pk__in=pks, refresh_started_at__isnull=False).exists()
+        assert w1.alive()
+
+        proxy.restore()
+        assert connections_refresh_sweep() == 2  # beat's next sweep; no manual step
+        wait_for(lambda: not due_connections().filter(pk__in=pks).exists(), timeout=40,
+                 what="the connections to be refreshed after the restart", diagnostics=w1.log)
+        assert set(OrgConnection.objects.filter(pk__in=pks).values_list("status", flat=True)) == {"connected"}
+        assert [e["outcome"] for e in refreshes(sim)] == ["ok", "ok"]
+        assert not AuditEvent.objects.filter(kind="org.needs_reauth").exists()
+        assert token_shaped(w1.log()) == []
+    finally:
+        rel_workers.stop_all()
+        proxy.stop()

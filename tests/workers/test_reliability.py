@@ -134,14 +134,18 @@ def test_a_worker_killed_mid_refresh_leaves_the_row_consistent_and_the_next_swee
     sim.configure(latency_ms=3000)
     sim.clear_log()
     connection_refresh_task.delay(conn.pk)
-    # The worker has the row lock and is waiting for Salesforce's answer: kill it and its pool right there.
-    wait_for(lock_holders, timeout=20, what="the worker to lock the row", diagnostics=w1.log)
+    # The worker has the refresh lock, committed its "in flight" mark and is waiting for Salesforce's answer: kill
+    # it and its pool right there.
+    wait_for(lambda: OrgConnection.objects.filter(pk=conn.pk, refresh_started_at__isnull=False).exists(),
+             timeout=20, what="the worker to mark the refresh in flight", diagnostics=w1.log)
+    assert lock_holders() == 1
     w1.kill_group()
     wait_for(lambda: lock_holders() == 0, timeout=10, what="PostgreSQL to roll back the dead worker's transaction")
 
     row = assert_consistent(conn)  # decrypts, connected; nothing half-written
     assert (row.reveal("refresh_token"), row.reveal("access_token"), row.access_token_issued_at, row.status) == (
         before.reveal("refresh_token"), before.reveal("access_token"), before.access_token_issued_at, "connected")
+    assert row.refresh_started_at is not None  # the unfinished attempt is on record
     assert list(due_connections().values_list("pk", flat=True)) == [conn.pk]  # still due: the next sweep sees it
 
     # A new worker and the next sweep finish the work (the unacked message would come back only after the
@@ -154,6 +158,8 @@ def test_a_worker_killed_mid_refresh_leaves_the_row_consistent_and_the_next_swee
     row = assert_consistent(conn)
     assert row.status == "connected" and row.reveal("access_token") != before.reveal("access_token")
     assert due_connections().count() == 0
+    # The dead worker's "in flight" mark made the rescuer ask first (introspection), then refresh.
+    assert [e["path"] for e in sim.log()].count(INTROSPECT_PATH) == 1 and row.refresh_started_at is None
     # A late redelivery of the killed message is a no-op: the token is fresh, Salesforce is not called again.
     calls = len(refreshes(sim))
     connection_refresh_task.apply(args=[conn.pk])

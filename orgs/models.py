@@ -192,6 +192,7 @@ class OrgConnection(SecretsModel):
         CONNECTED = "connected", "Connected"
         DEGRADED = "degraded", "Degraded"
         NEEDS_REAUTH = "needs_reauth", "Needs re-authorization"
+        CHECK_NEEDED = "check_needed", "Refresh interrupted, check needed"
 
     team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="connections")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="org_connections")
@@ -219,6 +220,8 @@ class OrgConnection(SecretsModel):
     last_error_at = models.DateTimeField(null=True, blank=True)
     refresh_failures = models.PositiveIntegerField(default=0)  # consecutive transient failures (back-off)
     reauth_notified_at = models.DateTimeField(null=True, blank=True)  # one email per needs-reauth episode
+    # "In flight since": committed before a refresh token is presented, cleared with the result (refresh.py).
+    refresh_started_at = models.DateTimeField(null=True, blank=True)
     dev_hub = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="scratch_connections")  # for scratch orgs created through a hub
     created_at = models.DateTimeField(default=timezone.now)

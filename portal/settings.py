@@ -259,6 +259,8 @@ try:
     PORTAL_REVOCATION_MAX_RETRIES = _env_int("PORTAL_REVOCATION_MAX_RETRIES", 8)
     # "Open in Salesforce": fall back to posting the access token to frontdoor.jsp when a single-use URL can't be had.
     PORTAL_FRONTDOOR_FORM_FALLBACK = _env_bool("PORTAL_FRONTDOOR_FORM_FALLBACK", False)
+    # PostgreSQL unreachable: pages and the API answer 503 with this Retry-After (seconds) instead of a 500.
+    PORTAL_OUTAGE_RETRY_AFTER = _env_int("PORTAL_OUTAGE_RETRY_AFTER", 30)
     PORTAL_INVITATION_DAYS = _env_int("PORTAL_INVITATION_DAYS", 7)
     PORTAL_PURGE_INVITATIONS_EVERY = _env_int("PORTAL_PURGE_INVITATIONS_EVERY", 3600)  # seconds
 

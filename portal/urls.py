@@ -23,3 +23,5 @@ if settings.PORTAL_ADMIN_ENABLED:
         path("admin/password_change/", RedirectView.as_view(pattern_name="account_change_password")),
         path("admin/", admin.site.urls),
     ]
+
+handler500 = "portal.views.server_error"  # a database outage is a 503 with Retry-After, not a 500

@@ -82,6 +82,7 @@ def connection_upsert(*, membership: Membership, app: ConnectedApp, flow: str, l
     else:
         superseded = connection.reveal("refresh_token")
     was_reauth = not created and connection.status != OrgConnection.Status.CONNECTED
+    was_status = connection.get_status_display().lower() if was_reauth else ""
     connection.app, connection.flow = app, flow
     connection.username, connection.org_name = identity.username, org.name
     connection.kind, connection.edition, connection.is_devhub = org.kind, org.organization_type, facts.is_devhub
@@ -94,6 +95,7 @@ def connection_upsert(*, membership: Membership, app: ConnectedApp, flow: str, l
     connection.last_refresh_at = timezone.now()
     connection.status, connection.status_reason = OrgConnection.Status.CONNECTED, ""
     connection.refresh_failures, connection.reauth_notified_at = 0, None
+    connection.refresh_started_at = None  # a fresh token family: no interrupted refresh is pending any more
     connection.save()
     row = OrgAlias.objects.filter(user=membership.user, connection=connection).first()
     if row is None:
@@ -103,7 +105,7 @@ def connection_upsert(*, membership: Membership, app: ConnectedApp, flow: str, l
                "type": connection.type_label, "instance_url": connection.instance_url, "flow": flow,
                **(audit_data or {})}
     if was_reauth:
-        details["recovered_from"] = "needs re-authorization"
+        details["recovered_from"] = was_status
     if previous_username:
         details["previous_username"] = previous_username
     audit_record(team=membership.team, actor=membership.user,

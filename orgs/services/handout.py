@@ -86,6 +86,8 @@ def connection_token_hand_out(*, team, connection: OrgConnection, user: User | N
     handout_rate_limit(user=user, api_token=api_token)
     try:
         issued = refresh.connection_access_token(connection_id=connection.pk, connection=connection)
+    except refresh.CheckNeededError as exc:
+        raise HandOutError(409, "check_needed", f"The connection “{alias or connection.username}”: {exc}") from None
     except refresh.ReauthorizationRequiredError as exc:
         raise HandOutError(409, "needs_reauth", f"The connection “{alias or connection.username}” needs "
                                                 f"re-authorization: {exc} Reconnect it in the portal.") from None

@@ -19,7 +19,7 @@ from orgs.forms import (
 from orgs.models import ConnectedApp, OrgAlias
 from orgs.services import apps as services
 from orgs.services import connect as connect_flow
-from orgs.services import connections, sharing
+from orgs.services import connections, refresh, sharing
 from orgs.services import jwt as jwt_flow
 from portal.accounts.reauth import recent_authentication_required
 from portal.accounts.services import ServiceError
@@ -167,6 +167,22 @@ def org_reconnect(request, team, connection):
         messages.error(request, str(exc))
         return redirect("orgs:org_list", team=membership.team.code)
     return redirect(url)
+
+
+@login_required
+def org_check(request, team, connection):
+    """Refresh interrupted, check needed: confirm, then present the stored refresh token once (refresh.py)."""
+    membership, connection, _ = access.connection_for_user(request.user, team, connection, access.Level.MANAGE)
+    if request.method == "POST":
+        try:
+            refresh.connection_check(connection_id=connection.pk)
+        except ServiceError as exc:
+            messages.error(request, f"{connection.username}: {exc}")
+        else:
+            messages.success(request, f"{connection.username}: the refresh token still works; the org is connected.")
+        return redirect("orgs:health", team=membership.team.code)
+    return render(request, "orgs/org_check.html", {"membership": membership, "team": membership.team,
+                                                   "connection": connection})
 
 
 @login_required

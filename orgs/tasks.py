@@ -19,8 +19,9 @@ from orgs.services.refresh import (
     connection_refresh,
     connections_refresh_batch,
 )
+from orgs.services.sandboxes import sandbox_poll, sandbox_requests_resume, sandbox_sync
 from orgs.services.scratch import PENDING, scratch_org_poll
-from orgs.services.sweeps import connections_refresh_sweep, inventory_sweep
+from orgs.services.sweeps import connections_refresh_sweep, inventory_sweep, sandboxes_sweep
 
 log = logging.getLogger(__name__)
 
@@ -104,3 +105,32 @@ def scratch_org_poll_task(self, scratch_id: int) -> None:
         return  # the Dev Hub needs reconnecting; recorded by the service
     if status in PENDING:
         raise self.retry(countdown=min(2 ** min(self.request.retries + 1, 5), 30))
+
+
+@shared_task(acks_late=True, expires=900)
+def sandbox_sweep_task() -> int:
+    """Beat: sync the sandbox inventory of every connected production org."""
+    return sandboxes_sweep()
+
+
+@shared_task(**RETRY)
+def sandbox_sync_task(connection_id: int) -> None:
+    try:
+        sandbox_sync(connection_id=connection_id)
+    except (ReauthorizationRequiredError, OrgConnection.DoesNotExist):
+        return
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def sandbox_poll_task(self, sandbox_id: int) -> None:
+    """One step of a sandbox create/refresh; again after the service's countdown (2, 4, 8 … s, capped) until done.
+    The state is in the database: a lost chain is resumed by `sandbox_requests_resume_task`."""
+    countdown = sandbox_poll(sandbox_id=sandbox_id)
+    if countdown is not None and not self.request.is_eager:
+        raise self.retry(countdown=countdown)
+
+
+@shared_task(acks_late=True, expires=60)
+def sandbox_requests_resume_task() -> int:
+    """Beat: re-enqueue unfinished sandbox requests whose poll is overdue (after a restart of web or worker)."""
+    return sandbox_requests_resume()

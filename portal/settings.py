@@ -206,6 +206,11 @@ try:
     PORTAL_INVENTORY_EVERY = _env_int("PORTAL_INVENTORY_EVERY", 900)  # seconds between Dev Hub inventory syncs
     PORTAL_SCRATCH_EXPIRY_NOTICE_DAYS = _env_int("PORTAL_SCRATCH_EXPIRY_NOTICE_DAYS", 3)
     PORTAL_SCRATCH_CREATE_TIMEOUT = _env_int("PORTAL_SCRATCH_CREATE_TIMEOUT", 900)  # seconds to wait for Active
+    # Sandboxes of production orgs (orgs/services/sandboxes.py): inventory sync, copy polling, connecting new orgs.
+    PORTAL_SANDBOX_SYNC_EVERY = _env_int("PORTAL_SANDBOX_SYNC_EVERY", 900)  # seconds between inventory syncs
+    PORTAL_SANDBOX_COPY_TIMEOUT = _env_int("PORTAL_SANDBOX_COPY_TIMEOUT", 259200)  # seconds a copy may take
+    PORTAL_SANDBOX_AUTH_RETRY_SECONDS = _env_int("PORTAL_SANDBOX_AUTH_RETRY_SECONDS", 600)  # unreachable new org
+    PORTAL_SANDBOX_POLL_MAX_INTERVAL = _env_int("PORTAL_SANDBOX_POLL_MAX_INTERVAL", 60)  # seconds between polls
     # The REST API: access-token hand-outs per API token per minute.
     PORTAL_API_RATE_LIMIT_PER_MINUTE = _env_int("PORTAL_API_RATE_LIMIT_PER_MINUTE", 120)
     # Handing out or revealing a token, connecting an org, changing a role: an authentication within this many seconds
@@ -438,6 +443,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orgs.tasks.scratch_expiry_notify_task",
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
+    },
+    "sandbox-sweep": {
+        "task": "orgs.tasks.sandbox_sweep_task",
+        "schedule": float(PORTAL_SANDBOX_SYNC_EVERY),
+        "options": {"expires": float(PORTAL_SANDBOX_SYNC_EVERY)},
+    },
+    "sandbox-requests-resume": {
+        "task": "orgs.tasks.sandbox_requests_resume_task",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
     },
     "purge-expired-invitations": {
         "task": "portal.accounts.tasks.invitations_purge_expired_task",

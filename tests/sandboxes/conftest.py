@@ -1,0 +1,45 @@
+"""Sandboxes of a production org against the simulator: a connected production org and helpers to drive requests."""
+
+import pytest
+from django.utils import timezone
+
+from orgs.models import OrgConnection, Sandbox
+from orgs.services.sandboxes import sandbox_poll
+from portal.accounts.models import Membership
+from tests.sharing.conftest import make_connection
+
+ADMIN = "admin@acme.example"
+PROD_ORG = "00D5g00000AcPRDEA3"
+
+
+def connect_production(world, sim, app, *, owner=None, username=ADMIN):
+    tokens = sim.mint_tokens(username, "OrgPortalDemo")
+    c = make_connection(world.team, owner or world.owner, app, username=username, kind="production",
+                        instance_url=sim.base_url)
+    c.org_id = PROD_ORG
+    c.login_url = sim.base_url
+    c.seal("refresh_token", tokens["refresh_token"])
+    c.seal("access_token", tokens["access_token"])
+    c.access_token_issued_at = timezone.now()
+    c.save()
+    return c
+
+
+@pytest.fixture
+def production(world, sim, sim_app) -> OrgConnection:
+    sim.configure(sandbox_copy_seconds=1000)  # copies wait for sim.advance_sandbox
+    return connect_production(world, sim, sim_app)
+
+
+@pytest.fixture
+def owner_membership(world) -> Membership:
+    return Membership.objects.select_related("team", "user").get(team=world.team, user=world.owner)
+
+
+def drive(sandbox: Sandbox, *, times: int = 1) -> Sandbox:
+    """Run the poll step as the worker would (forced: tests don't wait for the countdown)."""
+    for _ in range(times):
+        if sandbox_poll(sandbox_id=sandbox.pk, force=True) is None:
+            break
+    sandbox.refresh_from_db()
+    return sandbox

@@ -109,6 +109,31 @@ def _dt(value):
     return parse_datetime(value) if isinstance(value, str) and value else None
 
 
+def sandbox_as_json(sandbox: Sandbox) -> dict:
+    """What the page, the REST API and the CLI show about one sandbox and its request."""
+    return {
+        "id": str(sandbox.code),
+        "name": sandbox.name,
+        "license_type": sandbox.license_type,
+        "description": sandbox.description,
+        "sandbox_info_id": sandbox.sandbox_info_id or None,
+        "process_id": sandbox.process_id or None,
+        "status": sandbox.status or None,
+        "copy_progress": sandbox.copy_progress,
+        "sandbox_org_id": sandbox.sandbox_org_id or None,
+        "last_refreshed_at": sandbox.last_refreshed_at.isoformat() if sandbox.last_refreshed_at else None,
+        "refreshable_at": sandbox.refreshable_at.isoformat() if sandbox.refreshable_at else None,
+        "operation": sandbox.operation or None,
+        "state": sandbox.state or None,
+        "state_label": sandbox.get_state_display() if sandbox.state else None,
+        "message": sandbox.state_message,
+        "in_progress": sandbox.in_progress,
+        "elapsed_seconds": sandbox.elapsed_seconds,
+        "connected": sandbox.connection_id is not None,
+        "deleted": sandbox.deleted_at is not None,
+    }
+
+
 # -- inventory ------------------------------------------------------------------------------------------------------
 
 @dataclass

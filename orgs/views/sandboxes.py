@@ -18,31 +18,6 @@ from portal.accounts.services import ServiceError
 from portal.lib.http import client_ip
 
 
-def sandbox_status_json(sandbox: Sandbox) -> dict:
-    """What the page, the REST API and the CLI show about one sandbox and its request."""
-    return {
-        "id": str(sandbox.code),
-        "name": sandbox.name,
-        "license_type": sandbox.license_type,
-        "description": sandbox.description,
-        "sandbox_info_id": sandbox.sandbox_info_id or None,
-        "process_id": sandbox.process_id or None,
-        "status": sandbox.status or None,
-        "copy_progress": sandbox.copy_progress,
-        "sandbox_org_id": sandbox.sandbox_org_id or None,
-        "last_refreshed_at": sandbox.last_refreshed_at.isoformat() if sandbox.last_refreshed_at else None,
-        "refreshable_at": sandbox.refreshable_at.isoformat() if sandbox.refreshable_at else None,
-        "operation": sandbox.operation or None,
-        "state": sandbox.state or None,
-        "state_label": sandbox.get_state_display() if sandbox.state else None,
-        "message": sandbox.state_message,
-        "in_progress": sandbox.in_progress,
-        "elapsed_seconds": sandbox.elapsed_seconds,
-        "connected": sandbox.connection_id is not None,
-        "deleted": sandbox.deleted_at is not None,
-    }
-
-
 def _rows(production, membership):
     rows = list(Sandbox.objects.filter(production=production)
                 .filter(Q(deleted_at__isnull=True) | Q(state=Sandbox.State.FAILED))
@@ -101,7 +76,7 @@ def sandbox_create(request, team, connection):
 @login_required
 def sandbox_status(request, team, sandbox):
     _, target, _ = access.sandbox_for_user(request.user, team, sandbox)
-    response = JsonResponse(sandbox_status_json(target))
+    response = JsonResponse(sandboxes.sandbox_as_json(target))
     response["Cache-Control"] = "no-store"
     return response
 

@@ -6,6 +6,7 @@ from django.utils import timezone
 from orgs.models import OrgConnection, Sandbox
 from orgs.services.sandboxes import sandbox_poll
 from portal.accounts.models import Membership
+from tests.api.conftest import make_token  # noqa: F401 - the API tests' token fixture
 from tests.sharing.conftest import make_connection
 
 ADMIN = "admin@acme.example"

@@ -44,3 +44,43 @@ def drive(sandbox: Sandbox, *, times: int = 1) -> Sandbox:
             break
     sandbox.refresh_from_db()
     return sandbox
+
+
+class Worker:
+    """Stands in for the Celery worker in live-server tests: polls every running request (forced) in a thread."""
+
+    def __init__(self, interval: float = 0.3):
+        import threading
+
+        self.interval, self.stop_event = interval, threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.errors: list[str] = []
+
+    def run(self):
+        from django.db import connection
+
+        try:
+            while not self.stop_event.is_set():
+                for pk in list(Sandbox.objects.filter(state__in=Sandbox.ACTIVE_STATES).values_list("pk", flat=True)):
+                    try:
+                        sandbox_poll(sandbox_id=pk, force=True)
+                    except Exception as exc:  # noqa: BLE001 - reported by the test
+                        self.errors.append(repr(exc))
+                self.stop_event.wait(self.interval)
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_event.set()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def worker():
+    with Worker() as running:
+        yield running
+    assert not running.errors, running.errors

@@ -164,3 +164,19 @@ def test_the_tab_for_200_sandboxes_runs_a_bounded_number_of_queries(world, clien
         response = client.get(url("sandboxes", world, production.code))
     assert response.status_code == 200 and response.content.decode().count("data-name=") == 200
     assert many["n"] == few["n"] <= 20
+
+
+def test_a_linked_sandbox_shows_its_production_org_in_the_orgs_list(world, client, sim, sim_app, production):
+    from orgs.models import OrgConnection
+    from orgs.services.sandboxes import sandbox_sync
+    from tests.sandboxes.conftest import connect_production
+
+    seeded = sim.seed_sandboxes(PROD_ORG, names=["old"])[0]
+    existing = connect_production(world, sim, sim_app, username="ci@acme.example.old", owner=world.owner)
+    OrgConnection.objects.filter(pk=existing.pk).update(org_id=seeded["org_id"], kind="sandbox")
+    sandbox_sync(connection_id=production.pk)  # recognised by SandboxOrganization
+    client.force_login(world.owner)
+    listing = client.get(reverse("orgs:org_list", args=[world.team.code])).content.decode()
+    assert f"sandbox old of {production.username}" in listing
+    tab = client.get(url("sandboxes", world, production.code)).content.decode()
+    assert "by alice@example.com" in tab

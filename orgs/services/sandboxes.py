@@ -434,6 +434,8 @@ def sandbox_poll(*, sandbox_id: int, force: bool = False) -> int | None:
             sandbox.state_message = (f"Salesforce did not answer ({exc}); trying again.")[:1000]
         except ReauthorizationRequiredError:
             _fail(sandbox, "The production org's connection needs re-authorization: reconnect it, then retry.")
+        except (salesforce.SalesforceError, ServiceError) as exc:  # permanent: stop here, visibly (retry is offered)
+            _fail(sandbox, f"Salesforce answered in an unexpected way: {describe(exc)} Retry when it is fixed.")
         if sandbox.state not in Sandbox.ACTIVE_STATES:
             sandbox.next_poll_at = None
             sandbox.save()

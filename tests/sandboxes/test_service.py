@@ -251,3 +251,14 @@ def test_a_duplicate_poll_is_dropped(world, sim, production, owner_membership, d
     sandbox.refresh_from_db()
     assert sandbox.next_poll_at > timezone.now()
     assert sandboxes.sandbox_poll(sandbox_id=sandbox.pk) is None  # early: another poll is scheduled
+
+
+def test_a_permanent_error_while_polling_fails_the_request_visibly(world, sim, production, owner_membership,
+                                                                   django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        sandbox = sandboxes.sandbox_create(membership=owner_membership, production=production, name="odd",
+                                           license_type="DEVELOPER")
+    sim.configure(fail_rate=1.0, fail_mode="redirect", fail_paths=["/services/data/v68.0/tooling/query"])
+    sandbox = drive(sandbox)
+    assert sandbox.state == "failed" and "redirect" in sandbox.state_message
+    assert sandboxes.sandbox_poll(sandbox_id=sandbox.pk, force=True) is None  # no endless retries

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from orgs.models import ConnectedApp, Grant, OrgAlias, OrgConnection, ScratchOrg, SigningKey
+from orgs.models import ConnectedApp, Grant, OrgAlias, OrgConnection, Sandbox, ScratchOrg, SigningKey
 from portal.accounts.access import (
     TeamAction,
     membership_for_action,
@@ -277,6 +277,46 @@ def can_create_scratch_org(hub: OrgConnection, hub_access: Access | None) -> boo
 def can_delete_scratch_org(membership: Membership, scratch: ScratchOrg, hub_access: Access | None) -> bool:
     """Its creator, or a manager of its Dev Hub."""
     return hub_access is not None and (scratch.requested_by_id == membership.user_id or hub_access.can_manage)
+
+
+# -- sandboxes of production orgs ----------------------------------------------------------------------------------
+
+def can_see_sandboxes(production: OrgConnection, production_access: Access | None) -> bool:
+    """Whoever can see a production connection sees its sandboxes tab."""
+    return production.kind == OrgConnection.Kind.PRODUCTION and production_access is not None
+
+
+def can_manage_sandboxes(production: OrgConnection, production_access: Access | None) -> bool:
+    """Create, refresh, delete, retry, dismiss: manage level on the production connection (team admins have it)."""
+    return can_see_sandboxes(production, production_access) and production_access.can_manage
+
+
+def production_for_sandboxes(user, team_code, connection_code, *, manage: bool = False):
+    """(membership, production connection, access): 404 unless a production org the caller can see; 403 when
+    `manage` and the caller may not manage its sandboxes."""
+    membership, production, production_access = connection_for_user(user, team_code, connection_code, Level.VIEW)
+    if not can_see_sandboxes(production, production_access):
+        raise Http404
+    if manage and not can_manage_sandboxes(production, production_access):
+        raise PermissionDenied
+    return membership, production, production_access
+
+
+def sandbox_for_user(user, team_code, sandbox_code, *, manage: bool = False):
+    """(membership, sandbox, access on its production org): 404 for outsiders, 403 when `manage` is refused."""
+    membership = membership_for_user(user, team_code)
+    sandbox = team_object(Sandbox, membership, sandbox_code)
+    production_access = connection_level(membership, sandbox.production)
+    if not can_see_sandboxes(sandbox.production, production_access):
+        raise Http404
+    if manage and not can_manage_sandboxes(sandbox.production, production_access):
+        raise PermissionDenied
+    return membership, sandbox, production_access
+
+
+def sandbox_connection_owner_visible(visible: set[int] | None, connection_id: int | None) -> bool:
+    """Whether the viewer may see who connected a sandbox (they can see that connection)."""
+    return connection_id is not None and (visible is None or connection_id in visible)
 
 
 # -- the same rules for API tokens -------------------------------------------------------------------------------------

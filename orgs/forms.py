@@ -1,7 +1,7 @@
 from django import forms
 
-from orgs.models import ConnectedApp, SigningKey
-from orgs.services import keys, scratch
+from orgs.models import ConnectedApp, Sandbox, SigningKey
+from orgs.services import keys, sandboxes, scratch
 from orgs.services.client import login_url_validate
 from portal.accounts.services import ServiceError
 
@@ -178,3 +178,39 @@ class JwtConnectionForm(LoginHostMixin):
         cleaned = super().clean()
         self.clean_login_url()
         return cleaned
+
+
+class SandboxForm(forms.Form):
+    """`sf org create sandbox`'s choices. The name is checked as Salesforce checks it (1–10 letters or digits)."""
+
+    name = forms.CharField(max_length=10, label="Sandbox name", help_text="1 to 10 letters or digits.")
+    license_type = forms.ChoiceField(label="License type", choices=[
+        ("DEVELOPER", "Developer"), ("DEVELOPER_PRO", "Developer Pro"), ("PARTIAL", "Partial Copy"),
+        ("FULL", "Full")], required=False)
+    source = forms.ChoiceField(required=False, label="Clone from a sandbox",
+                               help_text="Optional: copy an existing sandbox instead of production (its license "
+                                         "type is used).")
+    description = forms.CharField(required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
+    apex_class_id = forms.CharField(required=False, max_length=18, label="Post-copy Apex class Id",
+                                    help_text="Optional: the Id (01p…) of a class implementing SandboxPostCopy.")
+    auto_activate = forms.BooleanField(required=False, initial=True, label="Activate automatically after a refresh")
+    alias = forms.CharField(required=False, max_length=80, help_text="Your alias for the new sandbox (default: its "
+                                                                     "name).")
+    share = forms.ChoiceField(choices=Sandbox.Share.choices, initial=Sandbox.Share.NOBODY, widget=forms.RadioSelect,
+                              label="Share the new sandbox with")
+    share_members = forms.MultipleChoiceField(required=False, label="Members (when sharing with named people)",
+                                              widget=forms.CheckboxSelectMultiple)
+    share_groups = forms.MultipleChoiceField(required=False, label="Groups (when sharing with named people)",
+                                             widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args, sources=(), members=(), groups=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["source"].choices = [("", "— production —")] + [(str(s.code), s.name) for s in sources]
+        self.fields["share_members"].choices = [(str(u.pk), u.email) for u in members]
+        self.fields["share_groups"].choices = [(str(g.pk), g.name) for g in groups]
+
+    def clean_name(self):
+        try:
+            return sandboxes.name_validate(self.cleaned_data["name"])
+        except ServiceError as exc:
+            raise forms.ValidationError(str(exc)) from None

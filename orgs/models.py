@@ -420,3 +420,123 @@ class ScratchOrg(models.Model):
 
     def __str__(self) -> str:
         return self.signup_username or self.scratch_org_info_id
+
+
+class Sandbox(models.Model):
+    """One sandbox of a connected production org (Tooling SandboxInfo + its newest SandboxProcess), and the
+    portal's own request on it, if any: a create or refresh that a Celery task drives to the end (SALESFORCE.md §5.6).
+
+    The inventory fields are written by the sync and by the poll; the request fields only by the request's services.
+    A request moves requested → copying → authorizing → done, or to failed (kept visible: retry or dismiss).
+    """
+
+    class Operation(models.TextChoices):
+        NONE = "", "None"
+        CREATE = "create", "Create"
+        REFRESH = "refresh", "Refresh"
+
+    class State(models.TextChoices):
+        NONE = "", "None"
+        REQUESTED = "requested", "Requested"
+        COPYING = "copying", "Copying"
+        AUTHORIZING = "authorizing", "Connecting"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Share(models.TextChoices):
+        NOBODY = "nobody", "Nobody else"
+        PRODUCTION = "production", "The same people as the production org"
+        NAMED = "named", "Named members and groups"
+
+    ACTIVE_STATES = ("requested", "copying", "authorizing")
+    # Days between copies by license type (SALESFORCE.md §5.6.4; third-party sources, all agreeing).
+    REFRESH_DAYS = {"DEVELOPER": 1, "DEVELOPER_PRO": 1, "PARTIAL": 5, "FULL": 29}
+    LICENSE_LABELS = {"DEVELOPER": "Developer", "DEVELOPER_PRO": "Developer Pro", "PARTIAL": "Partial Copy",
+                      "FULL": "Full"}
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="sandboxes")
+    production = models.ForeignKey(OrgConnection, on_delete=models.CASCADE, related_name="sandboxes")
+    # -- Salesforce's side (the inventory) --
+    sandbox_info_id = models.CharField(max_length=18, blank=True)  # 0GQ…; empty until the create was accepted
+    name = models.CharField(max_length=10)
+    license_type = models.CharField(max_length=20, blank=True)  # DEVELOPER, DEVELOPER_PRO, PARTIAL, FULL
+    description = models.CharField(max_length=1000, blank=True)
+    source_info_id = models.CharField(max_length=18, blank=True)  # cloned from this SandboxInfo
+    apex_class_id = models.CharField(max_length=18, blank=True)
+    auto_activate = models.BooleanField(default=True)
+    process_id = models.CharField(max_length=18, blank=True)  # 0GR…: the newest copy job
+    status = models.CharField(max_length=30, blank=True)  # SandboxProcess.Status
+    copy_progress = models.PositiveSmallIntegerField(null=True, blank=True)
+    sandbox_org_id = models.CharField(max_length=18, blank=True)  # SandboxOrganization (15 characters)
+    copy_started_at = models.DateTimeField(null=True, blank=True)
+    copy_ended_at = models.DateTimeField(null=True, blank=True)
+    last_refreshed_at = models.DateTimeField(null=True, blank=True)  # end of the newest completed copy
+    created_date = models.DateTimeField(null=True, blank=True)
+    connection = models.ForeignKey(OrgConnection, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")  # the portal connection to this sandbox, if any
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    # -- the portal's request --
+    operation = models.CharField(max_length=8, choices=Operation.choices, blank=True, default="")
+    state = models.CharField(max_length=12, choices=State.choices, blank=True, default="")
+    state_message = models.CharField(max_length=1000, blank=True)  # Salesforce's reason, what to do next
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    requested_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    requested_alias = models.CharField(max_length=80, blank=True)
+    share = models.CharField(max_length=10, choices=Share.choices, default=Share.NOBODY)
+    share_member_ids = models.JSONField(default=list, blank=True)
+    share_group_ids = models.JSONField(default=list, blank=True)
+    share_level = models.PositiveSmallIntegerField(default=2)
+    previous_org_id = models.CharField(max_length=18, blank=True)  # a refresh: the org id before it
+    polls = models.PositiveIntegerField(default=0)
+    next_poll_at = models.DateTimeField(null=True, blank=True)  # a live poll chain; the sweep resumes late ones
+    auth_deadline = models.DateTimeField(null=True, blank=True)  # stop retrying an unreachable new org
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["production", "sandbox_info_id"],
+                                               condition=~models.Q(sandbox_info_id=""),
+                                               name="orgs_sandbox_unique_info")]
+        indexes = [models.Index(fields=["state", "next_poll_at"], name="orgs_sandbox_state_poll")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def license_label(self) -> str:
+        return self.LICENSE_LABELS.get(self.license_type, self.license_type.replace("_", " ").title())
+
+    @property
+    def refreshable_at(self):
+        """The earliest moment Salesforce accepts a refresh (by license type), or None when unknown."""
+        days = self.REFRESH_DAYS.get(self.license_type)
+        if days is None or self.last_refreshed_at is None:
+            return None
+        return self.last_refreshed_at + timedelta(days=days)
+
+    @property
+    def in_progress(self) -> bool:
+        return self.state in self.ACTIVE_STATES
+
+    @property
+    def elapsed_seconds(self) -> int | None:
+        if self.requested_at is None:
+            return None
+        end = self.finished_at if self.state in ("done", "failed") and self.finished_at else timezone.now()
+        return max(0, int((end - self.requested_at).total_seconds()))
+
+
+class SandboxSync(models.Model):
+    """The last sandbox-inventory sync of one production connection: when, and why it failed (e.g. no permission)."""
+
+    production = models.OneToOneField(OrgConnection, on_delete=models.CASCADE, related_name="sandbox_sync")
+    synced_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    pages = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"sandbox sync of {self.production_id}"

@@ -21,8 +21,9 @@ from orgs.services.refresh import (
     connections_refresh_batch,
 )
 from orgs.services.revocation import RevocationPendingError, connection_tokens_revoke, pending_revocation_retry
+from orgs.services.sandboxes import sandbox_poll, sandbox_requests_resume, sandbox_sync
 from orgs.services.scratch import PENDING, scratch_org_poll
-from orgs.services.sweeps import connections_refresh_sweep, inventory_sweep
+from orgs.services.sweeps import connections_refresh_sweep, inventory_sweep, sandboxes_sweep
 
 log = logging.getLogger(__name__)
 
@@ -133,3 +134,32 @@ def connection_tokens_revoke_task(self, connection_id: int, reason: str, since: 
 def pending_revocation_task(self, revocation_id: int) -> None:
     """Retry revoking one stashed token (a disconnected org's) at Salesforce; the row holds the sealed token."""
     pending_revocation_retry(revocation_id=revocation_id, last_attempt=self.request.retries >= self.max_retries)
+
+
+@shared_task(acks_late=True, expires=900)
+def sandbox_sweep_task() -> int:
+    """Beat: sync the sandbox inventory of every connected production org."""
+    return sandboxes_sweep()
+
+
+@shared_task(**RETRY)
+def sandbox_sync_task(connection_id: int) -> None:
+    try:
+        sandbox_sync(connection_id=connection_id)
+    except (ReauthorizationRequiredError, OrgConnection.DoesNotExist):
+        return
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def sandbox_poll_task(self, sandbox_id: int) -> None:
+    """One step of a sandbox create/refresh; again after the service's countdown (2, 4, 8 … s, capped) until done.
+    The state is in the database: a lost chain is resumed by `sandbox_requests_resume_task`."""
+    countdown = sandbox_poll(sandbox_id=sandbox_id)
+    if countdown is not None and not self.request.is_eager:
+        raise self.retry(countdown=countdown)
+
+
+@shared_task(acks_late=True, expires=60)
+def sandbox_requests_resume_task() -> int:
+    """Beat: re-enqueue unfinished sandbox requests whose poll is overdue (after a restart of web or worker)."""
+    return sandbox_requests_resume()

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from orgs.views import connections, handout, offboarding, ops, registrations, sharing
+from orgs.views import connections, handout, offboarding, ops, registrations, sandboxes, sharing
 
 app_name = "orgs"
 
@@ -52,4 +52,13 @@ urlpatterns = [
     path(ORG + "scratch-orgs/", ops.hub_scratch_orgs, name="hub_scratch_orgs"),
     path(ORG + "scratch-orgs/new/", ops.scratch_org_create, name="scratch_create"),
     path(T + "scratch-orgs/<uuid:scratch_org>/delete/", ops.scratch_org_delete, name="scratch_delete"),
+    # sandboxes of a production org
+    path(ORG + "sandboxes/", sandboxes.sandbox_list, name="sandboxes"),
+    path(ORG + "sandboxes/new/", sandboxes.sandbox_create, name="sandbox_create"),
+    path(ORG + "sandboxes/sync/", sandboxes.sandbox_sync_now, name="sandbox_sync"),
+    path(T + "sandboxes/<uuid:sandbox>/status.json", sandboxes.sandbox_status, name="sandbox_status"),
+    path(T + "sandboxes/<uuid:sandbox>/refresh/", sandboxes.sandbox_refresh, name="sandbox_refresh"),
+    path(T + "sandboxes/<uuid:sandbox>/delete/", sandboxes.sandbox_delete, name="sandbox_delete"),
+    path(T + "sandboxes/<uuid:sandbox>/retry/", sandboxes.sandbox_retry, name="sandbox_retry"),
+    path(T + "sandboxes/<uuid:sandbox>/dismiss/", sandboxes.sandbox_dismiss, name="sandbox_dismiss"),
 ]

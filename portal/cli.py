@@ -6,6 +6,10 @@
     orgportal env ALIAS        shell exports: SF_ACCESS_TOKEN, SF_ORG_INSTANCE_URL, SF_TARGET_ORG
     orgportal sf-login ALIAS   `sf org login access-token --instance-url … --no-prompt --alias ALIAS` with a fresh
                                token (passed in the environment, never on the command line)
+    orgportal sandbox create|refresh|status|delete PROD NAME
+                               sandboxes of a production org (PROD: alias, username or org id); create and refresh
+                               wait with a progress line (--no-wait to return at once; exit 68 when the wait runs
+                               out, as sf does); --json prints {"status": 0, "result": {…}} like sf
 
 In CI set ORGPORTAL_URL and ORGPORTAL_TOKEN (a team service token) instead of logging in. ORGPORTAL_CONFIG moves
 the config file; ORGPORTAL_SF names the `sf` command (default: `sf` on PATH).
@@ -20,6 +24,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -112,10 +117,14 @@ class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_RefuseRedirects)
 
 
-def api(url: str, token: str, method: str, path: str) -> dict:
+def api(url: str, token: str, method: str, path: str, body: dict | None = None) -> dict:
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": "orgportal-cli"}
+    data = b"" if method == "POST" else None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
     request = urllib.request.Request(  # noqa: S310 (normalise_url allows http/https only)
-        f"{url}/api/v1/{path}", method=method, data=b"" if method == "POST" else None,
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": "orgportal-cli"})
+        f"{url}/api/v1/{path}", method=method, data=data, headers=headers)
     try:
         with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 (http/https only)
             return json.loads(response.read() or b"{}")
@@ -218,6 +227,97 @@ def cmd_sf_login(args) -> int:
     return 0
 
 
+EXIT_WAIT_EXHAUSTED = 68  # as `sf org create|refresh sandbox` when the wait runs out
+
+
+def _sandbox_path(production: str, name: str = "") -> str:
+    path = f"orgs/{urllib.parse.quote(production, safe='')}/sandboxes"
+    return f"{path}/{urllib.parse.quote(name, safe='')}" if name else path
+
+
+def _progress_line(sandbox: dict) -> str:
+    status = sandbox.get("status") or "Requested"
+    progress = sandbox.get("copy_progress")
+    if progress is not None and status != "Completed":
+        status += f" {progress} %"
+    elapsed = sandbox.get("elapsed_seconds")
+    clock = f" · {elapsed // 60:02d}:{elapsed % 60:02d} elapsed" if isinstance(elapsed, int) else ""
+    state = sandbox.get("state_label") or sandbox.get("state") or ""
+    return f"{sandbox['name']}: {state} · {status}{clock}"
+
+
+def _wait(url: str, token: str, production: str, sandbox: dict, minutes: float, quiet: bool) -> dict:
+    interval = float(os.environ.get("ORGPORTAL_POLL_SECONDS") or 5)
+    deadline = time.monotonic() + minutes * 60
+    tty = sys.stderr.isatty()
+    while sandbox.get("in_progress") or sandbox.get("state") == "requested":
+        if not quiet:
+            print(("\r" if tty else "") + _progress_line(sandbox), end="" if tty else "\n", file=sys.stderr,
+                  flush=True)
+        if time.monotonic() >= deadline:
+            if not quiet and tty:
+                print(file=sys.stderr)
+            raise CliError(f"The wait for the sandbox {sandbox['name']} ran out; it goes on in the portal. Check "
+                           f"with `orgportal sandbox status {production} {sandbox['name']}`.", EXIT_WAIT_EXHAUSTED)
+        time.sleep(interval)
+        sandbox = api(url, token, "GET", _sandbox_path(production, sandbox["name"]))
+    if not quiet and tty:
+        print(file=sys.stderr)
+    return sandbox
+
+
+def _sandbox_result(args, sandbox: dict) -> int:
+    failed = sandbox.get("state") == "failed"
+    if args.json:
+        out = {"status": 1 if failed else 0, "result": sandbox, "warnings": []}
+        if failed:
+            out.update({"name": "SandboxFailed", "message": sandbox.get("message", "")})
+        print(json.dumps(out, indent=2))
+    elif failed:
+        print(f"{sandbox['name']}: failed. {sandbox.get('message', '')}", file=sys.stderr)
+    else:
+        print(_progress_line(sandbox) + (f"\n{sandbox['message']}" if sandbox.get("message") else ""))
+    return EXIT_ERROR if failed else 0
+
+
+def _json_error(args, exc: CliError) -> int:
+    if getattr(args, "json", False):
+        print(json.dumps({"status": exc.code, "name": "OrgPortalError", "message": str(exc), "warnings": []},
+                         indent=2))
+        return exc.code
+    raise exc
+
+
+def cmd_sandbox(args) -> int:
+    url, token = load_config()
+    try:
+        if args.action == "create":
+            body = {"name": args.name, "license_type": args.license_type, "description": args.description or "",
+                    "alias": args.alias or "", "share": args.share, "auto_activate": not args.no_auto_activate}
+            if args.source:
+                body["source"] = args.source
+            sandbox = api(url, token, "POST", _sandbox_path(args.production), body)
+        elif args.action == "refresh":
+            sandbox = api(url, token, "POST", _sandbox_path(args.production, args.name) + "/refresh",
+                          {"auto_activate": not args.no_auto_activate})
+        elif args.action == "status":
+            sandbox = api(url, token, "GET", _sandbox_path(args.production, args.name))
+        else:
+            if not args.no_prompt:
+                if not sys.stdin.isatty():
+                    raise CliError("Deleting needs --no-prompt when not run interactively.", EXIT_USAGE)
+                typed = input(f"Type {args.name} to delete the sandbox and its portal connection: ").strip()
+                if typed != args.name:
+                    raise CliError("Not confirmed; nothing was deleted.", EXIT_USAGE)
+            query = urllib.parse.urlencode({"confirm": args.name})
+            sandbox = api(url, token, "DELETE", f"{_sandbox_path(args.production, args.name)}?{query}")
+        if args.action in ("create", "refresh") and not args.no_wait:
+            sandbox = _wait(url, token, args.production, sandbox, args.wait, quiet=args.json)
+    except CliError as exc:
+        return _json_error(args, exc)
+    return _sandbox_result(args, sandbox)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="orgportal", description="Access tokens for the orgs you may target.")
     commands = top.add_subparsers(dest="command", required=True)
@@ -236,6 +336,31 @@ def parser() -> argparse.ArgumentParser:
     sf_login.add_argument("--set-default", action="store_true", help="also make it sf's target-org")
     sf_login.add_argument("--json", action="store_true", help="pass --json to sf")
     sf_login.set_defaults(func=cmd_sf_login)
+    sandbox = commands.add_parser("sandbox", help="create, refresh, check or delete a sandbox of a production org")
+    actions = sandbox.add_subparsers(dest="action", required=True)
+    for action, text in (("create", "create a sandbox; the portal connects it for you"),
+                         ("refresh", "refresh a sandbox; its connection and alias keep working"),
+                         ("status", "a sandbox and the progress of its create/refresh"),
+                         ("delete", "delete a sandbox and its portal connection")):
+        sub = actions.add_parser(action, help=text)
+        sub.add_argument("production", help="the production org: alias, username or org id")
+        sub.add_argument("name", help="the sandbox name (1-10 letters or digits)")
+        sub.add_argument("--json", action="store_true", help="JSON output like sf: {status, result}")
+        if action in ("create", "refresh"):
+            sub.add_argument("--no-wait", action="store_true", help="return once requested")
+            sub.add_argument("--wait", type=float, default=30, help="minutes to wait (default 30)")
+            sub.add_argument("--no-auto-activate", action="store_true")
+        if action == "create":
+            sub.add_argument("--license-type", default="DEVELOPER",
+                             choices=["DEVELOPER", "DEVELOPER_PRO", "PARTIAL", "FULL"])
+            sub.add_argument("--source", help="clone this sandbox (by name) instead of production")
+            sub.add_argument("--description")
+            sub.add_argument("--alias", help="your alias for the new sandbox (default: its name)")
+            sub.add_argument("--share", default="nobody", choices=["nobody", "production"],
+                             help="share it with nobody, or as the production org is shared")
+        if action == "delete":
+            sub.add_argument("--no-prompt", action="store_true", help="do not ask to type the name")
+        sub.set_defaults(func=cmd_sandbox)
     return top
 
 

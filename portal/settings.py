@@ -261,6 +261,11 @@ try:
     PORTAL_FRONTDOOR_FORM_FALLBACK = _env_bool("PORTAL_FRONTDOOR_FORM_FALLBACK", False)
     # PostgreSQL unreachable: pages and the API answer 503 with this Retry-After (seconds) instead of a 500.
     PORTAL_OUTAGE_RETRY_AFTER = _env_int("PORTAL_OUTAGE_RETRY_AFTER", 30)
+    # Sandboxes of production orgs (orgs/services/sandboxes.py): inventory sync, copy polling, connecting new orgs.
+    PORTAL_SANDBOX_SYNC_EVERY = _env_int("PORTAL_SANDBOX_SYNC_EVERY", 900)  # seconds between inventory syncs
+    PORTAL_SANDBOX_COPY_TIMEOUT = _env_int("PORTAL_SANDBOX_COPY_TIMEOUT", 259200)  # seconds a copy may take
+    PORTAL_SANDBOX_AUTH_RETRY_SECONDS = _env_int("PORTAL_SANDBOX_AUTH_RETRY_SECONDS", 600)  # unreachable new org
+    PORTAL_SANDBOX_POLL_MAX_INTERVAL = _env_int("PORTAL_SANDBOX_POLL_MAX_INTERVAL", 60)  # seconds between polls
     PORTAL_INVITATION_DAYS = _env_int("PORTAL_INVITATION_DAYS", 7)
     PORTAL_PURGE_INVITATIONS_EVERY = _env_int("PORTAL_PURGE_INVITATIONS_EVERY", 3600)  # seconds
 
@@ -497,6 +502,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "portal.accounts.tasks.api_tokens_warn_expiring_task",
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
+    },
+    "sandbox-sweep": {
+        "task": "orgs.tasks.sandbox_sweep_task",
+        "schedule": float(PORTAL_SANDBOX_SYNC_EVERY),
+        "options": {"expires": float(PORTAL_SANDBOX_SYNC_EVERY)},
+    },
+    "sandbox-requests-resume": {
+        "task": "orgs.tasks.sandbox_requests_resume_task",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
     },
     "purge-expired-invitations": {
         "task": "portal.accounts.tasks.invitations_purge_expired_task",

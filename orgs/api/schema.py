@@ -59,6 +59,52 @@ ACCESS_TOKEN = {
     },
 }
 
+_NAME = {"name": "name", "in": "path", "required": True,
+         "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{1,10}$"}, "description": "The sandbox name."}
+
+SANDBOX = {
+    "type": "object",
+    "required": ["id", "name", "license_type", "status", "copy_progress", "state", "message", "in_progress",
+                 "connected"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "name": {"type": "string"},
+        "license_type": {"type": "string", "description": "DEVELOPER, DEVELOPER_PRO, PARTIAL or FULL."},
+        "description": {"type": "string"},
+        "sandbox_info_id": {"type": ["string", "null"], "description": "SandboxInfo Id (0GQ…)."},
+        "process_id": {"type": ["string", "null"], "description": "The newest SandboxProcess Id (0GR…)."},
+        "status": {"type": ["string", "null"], "description": "SandboxProcess.Status, e.g. Processing, Completed."},
+        "copy_progress": {"type": ["integer", "null"]},
+        "sandbox_org_id": {"type": ["string", "null"]},
+        "last_refreshed_at": {"type": ["string", "null"], "format": "date-time"},
+        "refreshable_at": {"type": ["string", "null"], "format": "date-time",
+                           "description": "The earliest refresh Salesforce accepts (by license type)."},
+        "operation": {"type": ["string", "null"], "enum": ["create", "refresh", None]},
+        "state": {"type": ["string", "null"], "enum": ["requested", "copying", "authorizing", "done", "failed", None]},
+        "state_label": {"type": ["string", "null"]},
+        "message": {"type": "string", "description": "Progress, or Salesforce's reason and what to do next."},
+        "in_progress": {"type": "boolean"},
+        "elapsed_seconds": {"type": ["integer", "null"]},
+        "connected": {"type": "boolean", "description": "Whether the sandbox is connected in the portal."},
+        "deleted": {"type": "boolean"},
+    },
+}
+
+SANDBOX_REQUEST = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "pattern": "^[A-Za-z0-9]{1,10}$"},
+        "license_type": {"type": "string", "enum": ["DEVELOPER", "DEVELOPER_PRO", "PARTIAL", "FULL"]},
+        "source": {"type": "string", "description": "Name of a sandbox to clone (its license type is used)."},
+        "description": {"type": "string", "maxLength": 1000},
+        "apex_class_id": {"type": "string", "description": "Post-copy Apex class Id (01p…)."},
+        "auto_activate": {"type": "boolean"},
+        "alias": {"type": "string"},
+        "share": {"type": "string", "enum": ["nobody", "production"]},
+    },
+}
+
 ERROR = {
     "type": "object",
     "required": ["error", "message"],
@@ -100,12 +146,60 @@ def schema(*, server_url: str = "/api/v1") -> dict:
                                       "content": {"application/json": {
                                           "schema": {"$ref": "#/components/schemas/AccessToken"}}}},
                               **_errors(401, 403, 404, 409, 429, 503)}}},
+            "/orgs/{ident}/sandboxes": {
+                "get": {"operationId": "listSandboxes", "summary": "The sandboxes of a production org (from the "
+                                                                    "portal's inventory)", "parameters": [_IDENT],
+                        "responses": {"200": {"description": "Sandboxes by name.", "headers": no_store,
+                                              "content": {"application/json": {"schema": {
+                                                  "type": "object", "required": ["sandboxes"],
+                                                  "properties": {"sandboxes": {
+                                                      "type": "array",
+                                                      "items": {"$ref": "#/components/schemas/Sandbox"}}}}}}},
+                                      **_errors(401, 404)}},
+                "post": {"operationId": "createSandbox", "summary": "Create a sandbox (manage level on the "
+                                                                     "production org; a personal token): recorded, "
+                                                                     "then copied and connected by the workers",
+                         "parameters": [_IDENT],
+                         "requestBody": {"required": True, "content": {"application/json": {
+                             "schema": {"$ref": "#/components/schemas/SandboxRequest"}}}},
+                         "responses": {"202": {"description": "Requested; poll the sandbox for progress.",
+                                               "content": {"application/json": {
+                                                   "schema": {"$ref": "#/components/schemas/Sandbox"}}}},
+                                       "400": {"description": "Invalid input (name, license type, alias…).",
+                                               "content": {"application/json": {"schema": _ERROR}}},
+                                       **_errors(401, 403, 404)}}},
+            "/orgs/{ident}/sandboxes/{name}": {
+                "get": {"operationId": "getSandbox", "summary": "One sandbox and the progress of its request",
+                        "parameters": [_IDENT, _NAME],
+                        "responses": {"200": {"description": "The sandbox.", "headers": no_store,
+                                              "content": {"application/json": {
+                                                  "schema": {"$ref": "#/components/schemas/Sandbox"}}}},
+                                      **_errors(401, 404)}},
+                "delete": {"operationId": "deleteSandbox", "summary": "Delete a sandbox and its portal connection",
+                           "parameters": [_IDENT, _NAME, {"name": "confirm", "in": "query", "required": True,
+                                                          "schema": {"type": "string"},
+                                                          "description": "The sandbox name again."}],
+                           "responses": {"200": {"description": "Deleted.", "content": {"application/json": {
+                               "schema": {"$ref": "#/components/schemas/Sandbox"}}}},
+                                         "400": {"description": "Not confirmed, or Salesforce refused (reason).",
+                                                 "content": {"application/json": {"schema": _ERROR}}},
+                                         **_errors(401, 403, 404)}}},
+            "/orgs/{ident}/sandboxes/{name}/refresh": {"post": {
+                "operationId": "refreshSandbox", "summary": "Refresh a sandbox; its connection is re-authorized in "
+                                                            "place when the copy is done",
+                "parameters": [_IDENT, _NAME],
+                "responses": {"202": {"description": "Requested.", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Sandbox"}}}},
+                              "409": {"description": "Refused now: too early (with the date), or a copy is running.",
+                                      "content": {"application/json": {"schema": _ERROR}}},
+                              **_errors(401, 403, 404)}}},
             "/schema": {"get": {"operationId": "getSchema", "summary": "This document", "security": [],
                                 "responses": {"200": {"description": "OpenAPI 3.1 JSON."}}}},
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "A portal API token (op_…), personal or team service."}},
-            "schemas": {"Org": ORG, "AccessToken": ACCESS_TOKEN, "Error": ERROR},
+            "schemas": {"Org": ORG, "AccessToken": ACCESS_TOKEN, "Error": ERROR, "Sandbox": SANDBOX,
+                        "SandboxRequest": SANDBOX_REQUEST},
         },
     }

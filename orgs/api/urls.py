@@ -12,6 +12,9 @@ api_patterns = ([
     path("orgs", views.orgs_list, name="orgs"),
     path("orgs/<str:ident>", views.org_detail, name="org"),
     path("orgs/<str:ident>/access-token", views.org_access_token, name="access_token"),
+    path("orgs/<str:ident>/sandboxes", views.org_sandboxes, name="sandboxes"),
+    path("orgs/<str:ident>/sandboxes/<str:name>", views.org_sandbox, name="sandbox"),
+    path("orgs/<str:ident>/sandboxes/<str:name>/refresh", views.org_sandbox_refresh, name="sandbox_refresh"),
     path("schema", views.schema_view, name="schema"),
     re_path(r"^(?P<rest>.*)$", views.not_found),  # JSON 404 for anything else under /api/v1/
 ], "api")

@@ -3,6 +3,11 @@
     GET  /api/v1/orgs                                   the orgs the caller can target
     GET  /api/v1/orgs/<alias | username | org id>       one org the caller can see
     POST /api/v1/orgs/<alias | username | org id>/access-token
+    GET  /api/v1/orgs/<prod>/sandboxes                  the production org's sandboxes
+    POST /api/v1/orgs/<prod>/sandboxes                  create one (recorded, then a worker drives it)
+    GET  /api/v1/orgs/<prod>/sandboxes/<name>           one sandbox and its request's progress
+    DELETE /api/v1/orgs/<prod>/sandboxes/<name>?confirm=<name>
+    POST /api/v1/orgs/<prod>/sandboxes/<name>/refresh
     GET  /api/v1/schema                                 the OpenAPI document (orgs/api/schema.py)
 
 Errors are `{"error": code, "message": text}`: 401 missing/bad token, 403 visible but not targetable, 404 unknown or
@@ -15,6 +20,7 @@ way in (token, org, level) is `orgs.api.authentication`; every permission decisi
 from __future__ import annotations
 
 import functools
+import json
 import logging
 
 from django.http import JsonResponse
@@ -24,7 +30,11 @@ from django.views.decorators.debug import sensitive_variables
 from orgs import access
 from orgs.api import schema
 from orgs.api.authentication import ApiAccessError, authenticate, bearer, resolve
+from orgs.models import Sandbox
+from orgs.services import sandboxes
 from orgs.services.handout import HandOutError, connection_token_hand_out
+from portal.accounts.models import Membership
+from portal.accounts.services import ServiceError
 from portal.lib.http import client_ip
 
 log = logging.getLogger(__name__)
@@ -124,6 +134,106 @@ def org_access_token(request, token, ident):
         "issued_at": issued.issued_at.isoformat(),
         "alias": alias.alias if alias else None,
     })
+
+
+def _production(token, ident, *, manage: bool):
+    """The production connection `ident` names, if the token may see (or manage) its sandboxes; 404/403."""
+    connection, found, _ = resolve(token, ident, need=access.Level.VIEW)
+    if not access.can_see_sandboxes(connection, found):
+        raise ApiAccessError(404, "not_found", f"“{ident}” is not a production org you can see.")
+    if manage and not access.can_manage_sandboxes(connection, found):
+        raise ApiAccessError(403, "forbidden", f"Managing the sandboxes of “{ident}” needs manage level on it.")
+    return connection
+
+
+def _requester(token) -> Membership:
+    membership = (Membership.objects.select_related("team", "user").filter(team_id=token.team_id,
+                                                                           user_id=token.user_id).first()
+                  if token.user_id else None)
+    if membership is None:
+        raise ApiAccessError(403, "forbidden", "Creating, refreshing or deleting a sandbox needs a personal API token "
+                                               "(the new connection gets an owner).")
+    return membership
+
+
+def _sandbox(production, name: str) -> Sandbox:
+    row = (Sandbox.objects.filter(production=production, name__iexact=name, deleted_at__isnull=True)
+           .order_by("-pk").first()
+           or Sandbox.objects.filter(production=production, name__iexact=name, state=Sandbox.State.FAILED)
+           .order_by("-pk").first())
+    if row is None:
+        raise ApiAccessError(404, "not_found", f"No sandbox named “{name}” on this production org.")
+    return row
+
+
+def _body(request) -> dict:
+    try:
+        data = json.loads(request.body or b"{}")
+    except ValueError:
+        raise ApiAccessError(400, "bad_request", "Send a JSON object.") from None
+    if not isinstance(data, dict):
+        raise ApiAccessError(400, "bad_request", "Send a JSON object.")
+    return data
+
+
+@api_view("GET", "POST")
+def org_sandboxes(request, token, ident):
+    if request.method == "GET":
+        production = _production(token, ident, manage=False)
+        rows = (Sandbox.objects.filter(production=production, deleted_at__isnull=True).order_by("name"))
+        return _json({"sandboxes": [sandboxes.sandbox_as_json(row) for row in rows]})
+    production = _production(token, ident, manage=True)
+    membership = _requester(token)
+    data = _body(request)
+    source = None
+    if data.get("source"):
+        source = Sandbox.objects.filter(production=production, name__iexact=str(data["source"]),
+                                        deleted_at__isnull=True).exclude(sandbox_info_id="").first()
+        if source is None:
+            return api_error(400, "bad_request", f"No sandbox named “{data['source']}” to clone.")
+    try:
+        created = sandboxes.sandbox_create(
+            membership=membership, production=production, name=str(data.get("name") or ""),
+            license_type=str(data.get("license_type") or ""), description=str(data.get("description") or ""),
+            source=source, apex_class_id=str(data.get("apex_class_id") or ""),
+            auto_activate=data.get("auto_activate", True) is not False, alias=str(data.get("alias") or ""),
+            share=str(data.get("share") or Sandbox.Share.NOBODY), ip=client_ip(request))
+    except ServiceError as exc:
+        return api_error(400, "bad_request", str(exc))
+    created.refresh_from_db()
+    return _json(sandboxes.sandbox_as_json(created), status=202)
+
+
+@api_view("GET", "DELETE")
+def org_sandbox(request, token, ident, name):
+    production = _production(token, ident, manage=request.method == "DELETE")
+    row = _sandbox(production, name)
+    if request.method == "GET":
+        return _json(sandboxes.sandbox_as_json(row))
+    membership = _requester(token)
+    try:
+        sandboxes.sandbox_delete(actor=membership.user, sandbox=row, confirm_name=request.GET.get("confirm", ""),
+                                 ip=client_ip(request))
+    except ServiceError as exc:
+        return api_error(400, "bad_request", str(exc))
+    row.refresh_from_db()
+    return _json(sandboxes.sandbox_as_json(row))
+
+
+@api_view("POST")
+def org_sandbox_refresh(request, token, ident, name):
+    production = _production(token, ident, manage=True)
+    row = _sandbox(production, name)
+    membership = _requester(token)
+    data = _body(request)
+    try:
+        row = sandboxes.sandbox_refresh(membership=membership, sandbox=row,
+                                        auto_activate=data.get("auto_activate", True) is not False,
+                                        ip=client_ip(request))
+    except ServiceError as exc:
+        return api_error(409, "refused", str(exc))
+    row.refresh_from_db()
+    return _json(sandboxes.sandbox_as_json(row), status=202)
 
 
 @api_view("GET", authenticated=False)

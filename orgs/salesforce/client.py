@@ -62,6 +62,8 @@ __all__ = [
     "ProtocolError",
     "SalesforceClient",
     "SalesforceError",
+    "SandboxAuth",
+    "SandboxProcess",
     "ScratchOrgInfo",
     "SessionExpiredError",
     "SignatureMismatchError",
@@ -69,6 +71,7 @@ __all__ = [
     "TransientSalesforceError",
     "UntrustedHostError",
     "describe_error",
+    "normalize_license_type",
     "new_pkce_pair",
     "new_state",
 ]
@@ -189,6 +192,67 @@ class ScratchOrgInfo:
             auth_code=record.get("AuthCode"),
             record=record,
         )
+
+
+@dataclass(frozen=True)
+class SandboxProcess:
+    """A production org's Tooling `SandboxProcess` row: one copy job (SALESFORCE.md §5.6.2)."""
+
+    id: str
+    status: str
+    sandbox_name: str
+    sandbox_info_id: str
+    license_type: str
+    copy_progress: int | None
+    sandbox_organization: str | None  # the sandbox's org id, 15 characters
+    start_date: str | None
+    end_date: str | None
+    created_date: str | None
+    description: str | None
+    source_id: str | None
+    record: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> SandboxProcess:
+        if not isinstance(record.get("Id"), str) or not isinstance(record.get("Status"), str):
+            raise ProtocolError("Salesforce returned a SandboxProcess record without Id or Status.")
+        progress = record.get("CopyProgress")
+        return cls(
+            id=record["Id"],
+            status=record["Status"],
+            sandbox_name=str(record.get("SandboxName") or ""),
+            sandbox_info_id=str(record.get("SandboxInfoId") or ""),
+            license_type=normalize_license_type(record.get("LicenseType")),
+            copy_progress=progress if isinstance(progress, int) and not isinstance(progress, bool) else None,
+            sandbox_organization=_text_or_none(record.get("SandboxOrganization")),
+            start_date=_text_or_none(record.get("StartDate")),
+            end_date=_text_or_none(record.get("EndDate")),
+            created_date=_text_or_none(record.get("CreatedDate")),
+            description=_text_or_none(record.get("Description")),
+            source_id=_text_or_none(record.get("SourceId")),
+            record=record,
+        )
+
+
+@dataclass(frozen=True)
+class SandboxAuth:
+    """The answer of `tooling/sandboxAuth` (§5.6.3). `auth_code` is a one-time credential."""
+
+    auth_username: str
+    auth_code: str = field(repr=False)
+    instance_url: str = ""
+    login_url: str = ""
+
+
+def normalize_license_type(value: Any) -> str:
+    """`Developer_Pro`, `DEVELOPER PRO`, `developer_pro` → `DEVELOPER_PRO` (§5.6.1: normalise when reading)."""
+    return re.sub(r"[\s_]+", "_", str(value or "").strip()).upper()
+
+
+SANDBOX_PROCESS_FIELDS = (
+    "Id, Status, SandboxName, SandboxInfoId, LicenseType, CreatedDate, CopyProgress, SandboxOrganization, "
+    "SourceId, Description, StartDate, EndDate"
+)
 
 
 # -- PKCE and state ---------------------------------------------------------------------------------------
@@ -566,6 +630,89 @@ class SalesforceClient:
         path = _sobject_path(api_version, "ActiveScratchOrg", id)
         self._rest("DELETE", instance_url, path, access_token=access_token)
 
+    # -- sandboxes (Tooling API, on the production org; SALESFORCE.md §5.6) --------------------------------
+
+    def tooling_query_all_pages(
+        self, *, instance_url: str, access_token: str, api_version: str, soql: str
+    ) -> tuple[list[dict], int]:
+        """Run a Tooling SOQL query to the end; return `(records, number of pages fetched)`."""
+        path = f"/services/data/v{_api_version(api_version)}/tooling/query"
+        records: list[dict] = []
+        pages = 0
+        for page in self._query_pages(self._base(instance_url), path, soql, access_token):
+            records.extend(page)
+            pages += 1
+        return records, pages
+
+    def create_sandbox_info(
+        self, *, instance_url: str, access_token: str, api_version: str, fields: dict[str, Any]
+    ) -> str:
+        """POST a `SandboxInfo` (starts the copy); return its `0GQ` id."""
+        path = _tooling_sobject_path(api_version, "SandboxInfo")
+        body = self._rest("POST", instance_url, path, access_token=access_token, json=fields)
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str) or body.get("success") is False:
+            raise ProtocolError("Salesforce did not return the id of the new SandboxInfo.")
+        return body["id"]
+
+    def refresh_sandbox_info(
+        self, *, instance_url: str, access_token: str, api_version: str, id: str, fields: dict[str, Any]
+    ) -> None:
+        """PATCH a `SandboxInfo`: refreshes the sandbox (204 No Content)."""
+        path = _tooling_sobject_path(api_version, "SandboxInfo", id)
+        self._rest("PATCH", instance_url, path, access_token=access_token, json=fields)
+
+    def delete_sandbox_info(self, *, instance_url: str, access_token: str, api_version: str, id: str) -> None:
+        """DELETE a `SandboxInfo`: deletes the sandbox and frees its license."""
+        path = _tooling_sobject_path(api_version, "SandboxInfo", id)
+        self._rest("DELETE", instance_url, path, access_token=access_token)
+
+    def sandbox_processes(
+        self, *, instance_url: str, access_token: str, api_version: str, sandbox_info_id: str
+    ) -> list[SandboxProcess]:
+        """The copy jobs of one sandbox, newest first, without `Del…` ones (as sfdx-core filters)."""
+        if not _RECORD_ID.fullmatch(sandbox_info_id):
+            raise ValueError(f"Not a Salesforce record id: {sandbox_info_id!r}.")
+        soql = (
+            f"SELECT {SANDBOX_PROCESS_FIELDS} FROM SandboxProcess WHERE SandboxInfoId = '{sandbox_info_id}' "  # noqa: S608
+            "ORDER BY CreatedDate DESC"
+        )
+        records, _ = self.tooling_query_all_pages(
+            instance_url=instance_url, access_token=access_token, api_version=api_version, soql=soql
+        )
+        return [SandboxProcess.from_record(r) for r in records if not str(r.get("Status") or "").startswith("Del")]
+
+    def sandbox_process_action(
+        self, *, instance_url: str, access_token: str, api_version: str, id: str, action: str
+    ) -> None:
+        """`RefreshAction` (`ACTIVATE` or `DISCARD`) on a SandboxProcess waiting in `Pending Activation`."""
+        if action not in ("ACTIVATE", "DISCARD"):
+            raise ValueError("RefreshAction is ACTIVATE or DISCARD.")
+        path = _tooling_sobject_path(api_version, "SandboxProcess", id)
+        self._rest("PATCH", instance_url, path, access_token=access_token, json={"RefreshAction": action})
+
+    def sandbox_auth(
+        self, *, instance_url: str, access_token: str, api_version: str, client_id: str, sandbox_name: str,
+        callback_url: str,
+    ) -> SandboxAuth:
+        """`tooling/sandboxAuth` on the production connection: a one-time code for the sandbox copy of its user."""
+        path = f"/services/data/v{_api_version(api_version)}/tooling/sandboxAuth"
+        body = self._rest(
+            "POST", instance_url, path, access_token=access_token,
+            json={"clientId": client_id, "sandboxName": sandbox_name, "callbackUrl": callback_url},
+        )
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("authUserName"), str)
+            or not isinstance(body.get("authCode"), str)
+        ):
+            raise ProtocolError("Salesforce's sandboxAuth answer has no authUserName or authCode.")
+        return SandboxAuth(
+            auth_username=body["authUserName"],
+            auth_code=body["authCode"],
+            instance_url=str(body.get("instanceUrl") or ""),
+            login_url=str(body.get("loginUrl") or ""),
+        )
+
     # -- HTTP -------------------------------------------------------------------------------------------
 
     def _base(self, url: str) -> str:
@@ -786,3 +933,7 @@ def _sobject_path(api_version: str, sobject: str, record_id: str | None = None) 
     if not _RECORD_ID.fullmatch(record_id):
         raise ValueError(f"Not a Salesforce record id: {record_id!r}.")
     return f"{path}/{record_id}"
+
+
+def _tooling_sobject_path(api_version: str, sobject: str, record_id: str | None = None) -> str:
+    return _sobject_path(api_version, sobject, record_id).replace("/sobjects/", "/tooling/sobjects/", 1)

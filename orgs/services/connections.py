@@ -17,8 +17,10 @@ from django.views.decorators.debug import sensitive_variables
 from orgs import salesforce
 from orgs.models import ConnectedApp, OrgAlias, OrgConnection
 from orgs.services import revocation
+from orgs.services.client import revoke_quietly, sf_client
 from portal.accounts.models import AuditEvent, Membership, User
 from portal.accounts.services import ServiceError, audit_record
+from portal.lib import crypto
 
 log = logging.getLogger(__name__)
 Kind = AuditEvent.Kind
@@ -112,6 +114,40 @@ def connection_upsert(*, membership: Membership, app: ConnectedApp, flow: str, l
                  kind=Kind.ORG_CONNECTED if created else Kind.ORG_RECONNECTED, subject=row.alias, ip=ip,
                  data=details)
     return connection, created, superseded
+
+
+@transaction.atomic
+def connection_reauthorize_in_place(*, connection: OrgConnection, facts: OrgFacts, login_url: str, actor: User | None,
+                                    ip: str | None = None, audit_data: dict | None = None) -> OrgConnection:
+    """Point an existing connection at a new org (a refreshed sandbox gets a new org id): same row, id, aliases,
+    grants and history; new org id, user, tokens. The cached access token is replaced, so the old org's token is
+    never served again; the superseded refresh token is revoked at Salesforce (quietly: it is usually dead)."""
+    tokens, identity, org = facts.tokens, facts.identity, facts.org
+    connection = OrgConnection.objects.select_for_update().get(pk=connection.pk)
+    old_org_id, old_username = connection.org_id, connection.username
+    try:
+        superseded = connection.reveal("refresh_token")
+    except crypto.DecryptionError:
+        superseded = None
+    old_base = connection.instance_url
+    connection.org_id, connection.user_id = tokens.org_id, tokens.user_id
+    connection.username, connection.org_name = identity.username, org.name
+    connection.kind, connection.edition = org.kind, org.organization_type
+    connection.is_devhub, connection.api_version = facts.is_devhub, facts.api_version
+    connection.login_url, connection.instance_url = login_url, tokens.instance_url
+    connection.seal("refresh_token", tokens.refresh_token)
+    connection.seal("access_token", tokens.access_token)
+    connection.access_token_issued_at = tokens.issued_at_datetime or timezone.now()
+    connection.last_refresh_at = timezone.now()
+    connection.status, connection.status_reason = OrgConnection.Status.CONNECTED, ""
+    connection.refresh_failures, connection.reauth_notified_at = 0, None
+    connection.save()
+    if superseded and superseded != tokens.refresh_token:
+        transaction.on_commit(lambda: revoke_quietly(sf_client(), base_url=old_base, token=superseded))
+    audit_record(team=connection.team, actor=actor, kind=Kind.ORG_RECONNECTED, subject=connection.username, ip=ip,
+                 data={"old_org_id": old_org_id, "new_org_id": connection.org_id, "old_username": old_username,
+                       "username": connection.username, "in_place": True, **(audit_data or {})})
+    return connection
 
 
 # -- aliases and defaults ----------------------------------------------------------------------------------------------

@@ -66,3 +66,24 @@ def notify_scratch_expiry(*, scratch, email: str, days: int) -> bool:
         log.error("could not send a scratch-org expiry email (%s)", type(exc).__name__)
         return False
     return True
+
+
+def notify_sandbox_finished(*, sandbox_id: int) -> bool:
+    """One email to the member who requested a sandbox create or refresh: done, or failed with Salesforce's reason."""
+    from orgs.models import Sandbox
+
+    sandbox = Sandbox.objects.select_related("team", "production", "requested_by").filter(pk=sandbox_id).first()
+    if sandbox is None or sandbox.requested_by is None or sandbox.state not in ("done", "failed"):
+        return False
+    verb = "created" if sandbox.operation == "create" else "refreshed"
+    subject = (f"[Org Portal] Sandbox {sandbox.name} {verb}" if sandbox.state == "done"
+               else f"[Org Portal] Sandbox {sandbox.name} could not be {verb}")
+    body = render_to_string("emails/ops_sandbox_finished.txt", {
+        "sandbox": sandbox, "team": sandbox.team, "verb": verb,
+        "page_url": _url("orgs:sandboxes", team=sandbox.team.code, connection=sandbox.production.code)})
+    try:
+        send_mail(subject, body, None, [sandbox.requested_by.email])
+    except Exception as exc:  # noqa: BLE001 - mail outage: logged, never fails the request
+        log.error("could not send a sandbox email (%s)", type(exc).__name__)
+        return False
+    return True

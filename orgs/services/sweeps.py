@@ -64,3 +64,12 @@ def inventory_sweep() -> int:
                    .order_by("pk").values_list("pk", flat=True))
         _enqueue("orgs.tasks.dev_hub_inventory_task", ids)
     return len(ids)
+
+
+def sandboxes_sweep() -> int:
+    """Enqueue a sandbox-inventory sync of every connected production org."""
+    with transaction.atomic():
+        ids = list(OrgConnection.objects.filter(kind=OrgConnection.Kind.PRODUCTION)
+                   .exclude(status=OrgConnection.Status.NEEDS_REAUTH).order_by("pk").values_list("pk", flat=True))
+        _enqueue("orgs.tasks.sandbox_sync_task", ids)
+    return len(ids)

@@ -16,7 +16,7 @@ from orgs.forms import (
     ConnectForm,
     JwtConnectionForm,
 )
-from orgs.models import ConnectedApp, OrgAlias
+from orgs.models import ConnectedApp, OrgAlias, Sandbox
 from orgs.services import apps as services
 from orgs.services import connect as connect_flow
 from orgs.services import connections, refresh, sharing
@@ -54,6 +54,12 @@ def org_list(request, team):
                .select_related("connection", "connection__app", "connection__owner").order_by("alias"))
     rows = [(a, mine[a.connection_id], access.can_share(membership, a.connection, mine[a.connection_id]))
             for a in aliases]
+    # Sandboxes linked to their production org (created here, or recognised by the sandbox sync): one query.
+    sandbox_of = {connection_id: (name, username) for connection_id, name, username in Sandbox.objects.filter(
+        team=membership.team, connection_id__in=list(mine), deleted_at__isnull=True).values_list(
+        "connection_id", "name", "production__username")}
+    for a, _, _ in rows:
+        a.sandbox_of = sandbox_of.get(a.connection_id)
     return render(request, "orgs/org_list.html", {
         "membership": membership, "team": membership.team, "rows": rows,
         "has_apps": ConnectedApp.objects.filter(team=membership.team).exists(),

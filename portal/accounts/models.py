@@ -320,6 +320,12 @@ class AuditEvent(models.Model):
         SCRATCH_CREATED = "scratch.created", "Scratch org created"
         SCRATCH_CREATE_FAILED = "scratch.create_failed", "Scratch org creation failed"
         SCRATCH_DELETED = "scratch.deleted", "Scratch org deleted"
+        SANDBOX_CREATE_REQUESTED = "sandbox.create_requested", "Sandbox requested"
+        SANDBOX_CREATED = "sandbox.created", "Sandbox created and connected"
+        SANDBOX_REFRESH_REQUESTED = "sandbox.refresh_requested", "Sandbox refresh requested"
+        SANDBOX_REFRESHED = "sandbox.refreshed", "Sandbox refreshed and reconnected"
+        SANDBOX_FAILED = "sandbox.failed", "Sandbox create or refresh failed"
+        SANDBOX_DELETED = "sandbox.deleted", "Sandbox deleted"
 
     # Indexes: every team query uses (team, -created_at) and the admin's list created_at; a single-column team index
     # would be redundant and actor is never filtered on (the page searches actor_label). Each index is paid on every

@@ -117,6 +117,17 @@ def delete_scratch(actor, case):
     return 403
 
 
+def production_tab(need):
+    """The Sandboxes tab of a production org: sight of it to see, manage to change; a sandbox connection has none."""
+    base = org_level(need)
+
+    def rule(actor, case):
+        if case.get("connection") == "sandbox":
+            return 404
+        return base(actor, case)
+    return rule
+
+
 CONNECTIONS = [{"connection": "sandbox"}, {"connection": "production"}]
 MEMBERS = [{"member": "nogrant"}, {"member": "owner"}]
 
@@ -164,6 +175,7 @@ PAGES: dict[str, Page] = {
     "orgs:org_default": Page(P, org_level(2), CONNECTIONS),
     "orgs:org_reconnect": Page(P, org_level(3), CONNECTIONS),
     "orgs:org_disconnect": Page(GP, org_level(3), CONNECTIONS),
+    "orgs:org_check": Page(GP, org_level(3), CONNECTIONS),
     "orgs:token": Page(P, org_level(2), CONNECTIONS),
     "orgs:open": Page(P, org_level(2), CONNECTIONS),
     # sharing
@@ -182,6 +194,15 @@ PAGES: dict[str, Page] = {
     "orgs:hub_scratch_orgs": Page(G, org_level(1), CONNECTIONS),
     "orgs:scratch_create": Page(GP, org_level(2), CONNECTIONS),
     "orgs:scratch_delete": Page(P, delete_scratch, [{"scratch_org": "targeters"}, {"scratch_org": "owners"}]),
+    # sandboxes of a production org (the sandbox objects belong to the production Dev Hub)
+    "orgs:sandboxes": Page(G, production_tab(1), CONNECTIONS),
+    "orgs:sandbox_create": Page(GP, production_tab(3), CONNECTIONS),
+    "orgs:sandbox_sync": Page(P, production_tab(3), CONNECTIONS),
+    "orgs:sandbox_status": Page(G, org_level(1), [{"sandbox": "main"}]),
+    "orgs:sandbox_refresh": Page(P, org_level(3), [{"sandbox": "main"}]),
+    "orgs:sandbox_delete": Page(GP, org_level(3), [{"sandbox": "main"}]),
+    "orgs:sandbox_retry": Page(P, org_level(3), [{"sandbox": "main"}]),
+    "orgs:sandbox_dismiss": Page(P, org_level(3), [{"sandbox": "main"}]),
 }
 
 # Checked by test_api_scoping below (bearer tokens, not sessions).
@@ -192,11 +213,15 @@ NOT_MATRIXED = {
     "accounts:invitation": "the path holds the invitation's secret link token, not an id; "
                            "tests/accounts/test_invitations.py",
     "api/v1/^(?P<rest>.*)$": "the API's JSON 404 for unknown paths",
+    "api:sandboxes": "the production org's funnel (orgs.access.production_for_sandboxes) as the pages above; "
+                     "tests/sandboxes/test_api.py::test_api_permissions",
+    "api:sandbox": "as api:sandboxes",
+    "api:sandbox_refresh": "as api:sandboxes",
 }
 
 # Which kind of object each path parameter names.
 PARAM_KIND = {"app": "app", "key": "key", "connection": "connection", "grant": "grant", "member": "member",
-              "invitation": "invitation", "token": "token", "scratch_org": "scratch_org"}
+              "invitation": "invitation", "token": "token", "scratch_org": "scratch_org", "sandbox": "sandbox"}
 
 
 # -- URL enumeration -----------------------------------------------------------------------------------------------
@@ -302,6 +327,11 @@ def _team_objects(team, owner_membership, prefix, people, *, grants):
             team=team, dev_hub=hub, scratch_org_info_id=f"2SR{prefix[:3]}{variant[:3]}", status="Active",
             signup_username=f"test-{variant}@{prefix}-scratch.example", requested_by=who,
             expiration_date=timezone.now().date())
+    from orgs.models import Sandbox
+
+    objects[("sandbox", "main")] = Sandbox.objects.create(team=team, production=hub, name=f"{prefix[:3]}uat",
+                                                          sandbox_info_id=f"0GQ{prefix[:3]}000000001",
+                                                          license_type="DEVELOPER")
     for variant in ("nogrant", "owner"):
         objects[("member", variant)] = members.get(variant) or members["owner"]
     return Scope(team=team, objects=objects, members=members, personal=personal, service=service,
@@ -350,6 +380,9 @@ def _stub_outside_calls(monkeypatch):
     back anyway)."""
     monkeypatch.setattr("orgs.services.connections.connection_disconnect", lambda **kwargs: "revoked")
     monkeypatch.setattr("orgs.services.scratch.scratch_org_delete", lambda **kwargs: None)
+    monkeypatch.setattr("orgs.services.refresh.connection_check", lambda **kwargs: None)
+    for name in ("sandbox_refresh", "sandbox_delete", "sandbox_retry", "sandbox_dismiss", "sandbox_sync_enqueue"):
+        monkeypatch.setattr(f"orgs.services.sandboxes.{name}", lambda **kwargs: None)
 
 
 def _markers(scope: Scope) -> set[str]:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
+from django.dispatch import Signal
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +21,11 @@ from portal.lib import hotsql
 
 Kind = AuditEvent.Kind
 Role = Membership.Role
+
+# Sent inside the write's transaction when a member's role changes or a member joins (keyword arguments: team,
+# user_ids): what they can reach may have grown. The orgs app creates their org aliases in the same transaction
+# (orgs/apps.py); this module cannot import orgs (layers).
+member_access_changed = Signal()
 
 INVITATION_SALT = "portal.invitation"
 
@@ -154,6 +160,7 @@ def invitation_accept(*, invitation: Invitation, user: User, ip: str | None = No
     if claimed != 1:
         raise ServiceError("This invitation has already been used.")
     membership = Membership.objects.create(team=invitation.team, user=user, role=invitation.role)
+    member_access_changed.send(sender=Membership, team=invitation.team, user_ids=[user.pk])
     audit_record(team=invitation.team, actor=user, kind=Kind.INVITATION_ACCEPTED, subject=invitation.email, ip=ip,
                  data={"role": invitation.role})
     return membership
@@ -197,6 +204,7 @@ def membership_change_role(*, actor: Membership, target: Membership, role: str, 
     ensure_not_last_owner(target, message="A team needs at least one owner. Make someone else an owner first.")
     old = target.role
     Membership.objects.filter(pk=target.pk).update(role=role)
+    member_access_changed.send(sender=Membership, team=target.team, user_ids=[target.user_id])
     audit_record(team=target.team, actor=actor.user, kind=Kind.ROLE_CHANGED, subject=target.user.email, ip=ip,
                  data={"from": old, "to": role})
 

@@ -3,6 +3,7 @@ import itertools
 import pytest
 
 from orgs.models import Grant, OrgAlias, OrgConnection
+from orgs.services.connections import aliases_ensure
 from portal.accounts.models import Membership, TeamGroup
 from tests.conftest import make_user
 
@@ -41,5 +42,6 @@ def shared(world, sim, sim_app):
                         (people["manny"], Grant.Level.MANAGE)):
         Grant.objects.create(team=team, connection=sandbox, subject_type="member", member=user, level=level)
     Grant.objects.create(team=team, connection=sandbox, subject_type="group", group=qa, level=Grant.Level.TARGET)
+    aliases_ensure(team=team)  # what the sharing services do with each of the writes above
     people.update({"admin": world.admin, "owner_of_team": world.owner, "outsider": world.outsider})
     return {"connection": sandbox, "people": people, "qa": qa}

@@ -18,6 +18,7 @@ def make_connection(team, owner, app, *, username=None, kind="sandbox", is_devhu
         edition="Enterprise Edition", login_url=instance_url or "https://test.salesforce.com",
         instance_url=instance_url or f"https://org{n}.my.salesforce.com", api_version="68.0")
     OrgAlias.objects.create(team=team, user=owner, connection=connection, alias=f"org{n}")
+    aliases_ensure(team=team, connection_ids=[connection.pk])  # as connection_upsert: the team's admins reach it
     return connection
 
 

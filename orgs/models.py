@@ -193,6 +193,7 @@ class OrgConnection(SecretsModel):
         DEGRADED = "degraded", "Degraded"
         NEEDS_REAUTH = "needs_reauth", "Needs re-authorization"
         CHECK_NEEDED = "check_needed", "Refresh interrupted, check needed"
+        KEY_UNAVAILABLE = "key_unavailable", "Key unavailable"  # the portal's key, not the org: recovers by itself
 
     team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="connections")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="org_connections")
@@ -214,7 +215,7 @@ class OrgConnection(SecretsModel):
     # after an access change revokes it too (orgs/services/revocation.py).
     previous_access_token = SealedField()
     access_token_issued_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=14, choices=Status.choices, default=Status.CONNECTED)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CONNECTED)
     status_reason = models.CharField(max_length=500, blank=True)
     last_refresh_at = models.DateTimeField(null=True, blank=True)  # last successful token refresh or mint
     last_error_at = models.DateTimeField(null=True, blank=True)
@@ -245,6 +246,10 @@ class OrgConnection(SecretsModel):
     @property
     def needs_reauth(self) -> bool:
         return self.status == self.Status.NEEDS_REAUTH
+
+    @property
+    def key_unavailable(self) -> bool:
+        return self.status == self.Status.KEY_UNAVAILABLE
 
     @property
     def is_sensitive(self) -> bool:

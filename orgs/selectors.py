@@ -36,6 +36,7 @@ def health_for_member(*, membership) -> dict:
         "check_needed": [(c, mine[c.id].can_manage) for c in connections
                          if c.status == OrgConnection.Status.CHECK_NEEDED],
         "degraded": [c for c in connections if c.status == OrgConnection.Status.DEGRADED],
+        "key_unavailable": [c for c in connections if c.status == OrgConnection.Status.KEY_UNAVAILABLE],
         "scratch_expiring": list(ScratchOrg.objects.filter(dev_hub_id__in=list(mine), status="Active",
                                                            deleted_at__isnull=True, expiration_date__lte=horizon)
                                  .select_related("dev_hub").order_by("expiration_date")[:20]),

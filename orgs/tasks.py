@@ -15,6 +15,7 @@ from orgs.models import OrgConnection
 from orgs.salesforce.errors import TransientSalesforceError
 from orgs.services.inventory import dev_hub_sync, scratch_expiry_notify
 from orgs.services.refresh import (
+    KeyUnavailableError,
     ReauthorizationRequiredError,
     SalesforceUnavailableError,
     connection_refresh,
@@ -33,7 +34,7 @@ RETRY = {
     "retry_backoff_max": 600,
     "retry_jitter": True,
     "max_retries": 8,
-    "dont_autoretry_for": (ReauthorizationRequiredError,),
+    "dont_autoretry_for": (ReauthorizationRequiredError, KeyUnavailableError),
     "acks_late": True,
 }
 
@@ -65,8 +66,8 @@ def connection_refresh_task(connection_id: int) -> None:
         # Under its row lock the service returns at once for a connection another worker just refreshed, and
         # raises without calling Salesforce for one that waits for a person to reconnect it.
         connection_refresh(connection_id=connection_id)
-    except (ReauthorizationRequiredError, OrgConnection.DoesNotExist):
-        return  # recorded, audited and emailed by the service (or disconnected meanwhile); retrying cannot help
+    except (ReauthorizationRequiredError, KeyUnavailableError, OrgConnection.DoesNotExist):
+        return  # recorded and emailed by the service (or disconnected meanwhile); the sweeps retry key problems
 
 
 @shared_task(acks_late=True, soft_time_limit=150, time_limit=180)
@@ -99,7 +100,7 @@ def inventory_sweep_task() -> int:
 def dev_hub_inventory_task(connection_id: int) -> None:
     try:
         dev_hub_sync(connection_id=connection_id)
-    except ReauthorizationRequiredError:
+    except (ReauthorizationRequiredError, KeyUnavailableError):
         return
 
 
@@ -116,8 +117,8 @@ def scratch_org_poll_task(self, scratch_id: int) -> None:
         status = scratch_org_poll(scratch_id=scratch_id)
     except (SalesforceUnavailableError, TransientSalesforceError):
         status = "New"  # try again later
-    except ReauthorizationRequiredError:
-        return  # the Dev Hub needs reconnecting; recorded by the service
+    except (ReauthorizationRequiredError, KeyUnavailableError):
+        return  # the Dev Hub needs reconnecting, or the key is unavailable; recorded by the service
     if status in PENDING:
         raise self.retry(countdown=min(2 ** min(self.request.retries + 1, 5), 30))
 

@@ -3,6 +3,8 @@
 Logging: worker and beat keep Django's LOGGING (its redaction filter on every handler). Celery would otherwise
 reset the root logger (worker_hijack_root_logger, off in settings) and give `celery.task` its own unfiltered
 handler; answering `setup_logging` makes Celery leave logging entirely to Django's configuration.
+
+Worker and beat verify the encryption keyring against the database before they start (portal/accounts/keycheck.py).
 """
 
 import os
@@ -25,3 +27,16 @@ def _django_logging(**kwargs):
     configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
     if app.conf.worker_redirect_stdouts:  # what Celery does when it configures logging itself: print() → a logger
         app.log.redirect_stdouts(app.conf.worker_redirect_stdouts_level)
+
+
+@signals.worker_init.connect
+@signals.beat_init.connect
+def _verify_keyring(**kwargs) -> None:
+    import django
+    from django.apps import apps
+
+    if not apps.ready:
+        django.setup()
+    from portal.accounts.keycheck import keyring_verify_or_exit
+
+    keyring_verify_or_exit()

@@ -42,3 +42,18 @@ logconfig_dict = {
                             "qualname": "gunicorn.access"},
     },
 }
+
+def on_starting(server):
+    """Before any worker: refuse to start when the encryption keyring cannot decrypt this database's known-answer
+    values (one line naming PORTAL_ENCRYPTION_KEYS, exit status 2; portal/accounts/keycheck.py)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    import django
+    from django.db import connections
+
+    django.setup()
+    from portal.accounts.keycheck import keyring_verify_or_exit
+
+    try:
+        keyring_verify_or_exit()
+    finally:
+        connections.close_all()  # the workers are forked from this process: no shared database connection

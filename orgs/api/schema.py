@@ -10,7 +10,7 @@ def _errors(*statuses: int) -> dict:
             404: "No such org among those the caller can see (unknown and invisible look the same).",
             409: "The connection needs re-authorization, or an org id matches several connections.",
             429: "Rate limit per API token; see the Retry-After header.",
-            503: "Salesforce is unreachable; retry later."}
+            503: "Salesforce is unreachable, or the portal's encryption key for the org is unavailable; retry later."}
     out = {}
     for status in statuses:
         entry = {"description": text[status], "content": {"application/json": {"schema": _ERROR}}}
@@ -36,7 +36,8 @@ ORG = {
         "is_devhub": {"type": "boolean"},
         "instance_url": {"type": "string", "format": "uri"},
         "api_version": {"type": "string"},
-        "status": {"type": "string", "enum": ["connected", "degraded", "needs_reauth", "check_needed"]},
+        "status": {"type": "string",
+                   "enum": ["connected", "degraded", "needs_reauth", "check_needed", "key_unavailable"]},
         "status_reason": {"type": "string"},
         "flow": {"type": "string", "enum": ["web", "jwt"]},
         "is_default_org": {"type": "boolean"},

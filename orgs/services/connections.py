@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_variables
 
 from orgs import salesforce
+from orgs.access import effective_access
 from orgs.models import ConnectedApp, OrgAlias, OrgConnection
 from orgs.services import revocation
 from orgs.services.client import revoke_quietly, sf_client
@@ -103,6 +106,8 @@ def connection_upsert(*, membership: Membership, app: ConnectedApp, flow: str, l
     if row is None:
         row = OrgAlias.objects.create(team=membership.team, user=membership.user, connection=connection,
                                       alias=alias_free(membership, alias or suggest_alias(identity, org)))
+    if created:
+        aliases_ensure(team=membership.team, connection_ids=[connection.pk])  # team admins reach it at once
     details = {"alias": row.alias, "username": connection.username, "org_id": connection.org_id,
                "type": connection.type_label, "instance_url": connection.instance_url, "flow": flow,
                **(audit_data or {})}
@@ -171,6 +176,40 @@ def alias_pick(wanted: str, taken: set[str]) -> str:
     while alias in taken:
         alias, n = f"{base}-{n}", n + 1
     return alias
+
+
+def aliases_ensure(*, team, user_ids=None, connection_ids=None) -> int:
+    """Everyone who can see a connection of the team gets an alias for it, in the caller's transaction: the one
+    mechanism behind "aliases exist from the moment access is granted" (new connection, grant, group membership,
+    role change, joining). Scope it with `user_ids` and/or `connection_ids` (as orgs.access.effective_access).
+    Missing aliases are created in bulk, suggested from the owner's alias (else the username's local part) and
+    numbered when the member already uses the name. Existing aliases are never touched. Returns how many."""
+    pairs = effective_access(team=team, user_ids=user_ids, connection_ids=connection_ids)
+    if not pairs:
+        return 0
+    have = set(OrgAlias.objects.filter(team=team, user_id__in={uid for uid, _ in pairs},
+                                       connection_id__in={cid for _, cid in pairs})
+               .values_list("user_id", "connection_id"))
+    missing = sorted(pair for pair in pairs if pair not in have)
+    if not missing:
+        return 0
+    missing_connections = {cid for _, cid in missing}
+    taken: dict[int, set[str]] = defaultdict(set)
+    for user_id, name in OrgAlias.objects.filter(team=team, user_id__in={uid for uid, _ in missing}) \
+            .values_list("user_id", "alias"):
+        taken[user_id].add(name)
+    owner_aliases = dict(OrgAlias.objects.filter(connection_id__in=missing_connections,
+                                                 connection__owner_id=F("user_id"))
+                         .values_list("connection_id", "alias"))
+    usernames = dict(OrgConnection.objects.filter(id__in=missing_connections).values_list("id", "username"))
+    rows = []
+    for user_id, connection_id in missing:
+        name = alias_pick(owner_aliases.get(connection_id) or usernames[connection_id].split("@")[0],
+                          taken[user_id])
+        taken[user_id].add(name)
+        rows.append(OrgAlias(team=team, user_id=user_id, connection_id=connection_id, alias=name))
+    OrgAlias.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
 
 
 def alias_free(membership: Membership, wanted: str) -> str:

@@ -41,8 +41,9 @@ class HandOut:
 
 
 class HandOutError(ServiceError):
-    """`status` 409: the connection needs re-authorization; 429: over the hand-out rate limit (`retry_after`
-    seconds); 503: Salesforce is unreachable."""
+    """`status` 409: the connection needs re-authorization (or a check); 429: over the hand-out rate limit
+    (`retry_after` seconds); 503: Salesforce is unreachable, or the portal's encryption key for the connection's
+    secrets is unavailable (`key_unavailable`)."""
 
     def __init__(self, status: int, code: str, message: str, retry_after: int | None = None):
         super().__init__(message)
@@ -93,6 +94,8 @@ def connection_token_hand_out(*, team, connection: OrgConnection, user: User | N
                                                 f"re-authorization: {exc} Reconnect it in the portal.") from None
     except refresh.SalesforceUnavailableError as exc:
         raise HandOutError(503, "salesforce_unavailable", f"Salesforce is unreachable right now: {exc}") from None
+    except refresh.KeyUnavailableError as exc:
+        raise HandOutError(503, "key_unavailable", str(exc)) from None
     data = {"org_id": connection.org_id, "username": connection.username, "alias": alias, "purpose": purpose,
             "token_sha256": token_fingerprint(issued.access_token), "flow": connection.flow}
     if api_token is not None:

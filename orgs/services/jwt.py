@@ -53,30 +53,36 @@ def _token_endpoint(app: ConnectedApp, audience: str) -> str:
 
 
 def _private_key(app: ConnectedApp) -> bytes:
+    """The signing key's PEM. Raises crypto.DecryptionError when the portal's keyring cannot decrypt it."""
     key = app.signing_key
     if key is None:
         raise salesforce.PermanentSalesforceError(
             f"The connected app “{app.name}” has no JWT signing key. Choose one on the app's page.")
-    try:
-        pem = key.reveal("private_key")
-    except crypto.DecryptionError:
-        raise salesforce.PermanentSalesforceError(crypto.DecryptionError.user_message) from None
+    pem = key.reveal("private_key")
     if not pem:
         raise salesforce.PermanentSalesforceError(f"The signing key “{key.name}” has no private key.")
     return pem.encode()
 
 
 @sensitive_variables()
-def jwt_mint(*, app: ConnectedApp, username: str, audience: str) -> salesforce.TokenResponse:
-    """Sign and exchange one JWT (raises the client's errors)."""
+def _mint(app: ConnectedApp, username: str, audience: str) -> salesforce.TokenResponse:
     return sf_client().jwt_bearer(login_url=_token_endpoint(app, audience), client_id=app.consumer_key,
                                   username=username, private_key_pem=_private_key(app), audience=audience)
 
 
 @sensitive_variables()
+def jwt_mint(*, app: ConnectedApp, username: str, audience: str) -> salesforce.TokenResponse:
+    """Sign and exchange one JWT (raises the client's errors; an undecryptable key as a permanent one)."""
+    try:
+        return _mint(app, username, audience)
+    except crypto.DecryptionError:
+        raise salesforce.PermanentSalesforceError(crypto.DecryptionError.user_message) from None
+
+
 def jwt_token_response(*, connection: OrgConnection) -> salesforce.TokenResponse:
-    """A fresh access token for a JWT connection (called by orgs.services.refresh whenever a new token is needed)."""
-    return jwt_mint(app=connection.app, username=connection.username, audience=connection.login_url)
+    """A fresh access token for a JWT connection (called by orgs.services.refresh whenever a new token is needed).
+    An undecryptable signing key raises crypto.DecryptionError: refresh records it as Key unavailable."""
+    return _mint(connection.app, connection.username, connection.login_url)
 
 
 def jwt_error_message(exc: BaseException, *, app: ConnectedApp | None = None) -> str:

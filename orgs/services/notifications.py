@@ -1,4 +1,5 @@
-"""Emails of the workers: "needs re-authorization" (once per episode) and scratch-org expiry (once per org).
+"""Emails of the workers: "needs re-authorization" (once per episode), "key unavailable" (to the team's admins, once
+per episode) and scratch-org expiry (once per org).
 
 Bodies are templates (`templates/emails/ops_*.txt`); they name orgs and users, never a token or a secret.
 Sending never raises: a mail outage must not turn a refresh or a sweep into a failure.
@@ -51,6 +52,36 @@ def notify_needs_reauth(*, connection_id: int, reason: str, check_needed: bool =
     except Exception as exc:  # noqa: BLE001 - mail outage: logged, never fatal to the refresh
         log.error("could not send the needs-re-authorization email for %s (%s)", connection.code,
                   type(exc).__name__)
+        return 0
+    return len(recipients)
+
+
+def key_unavailable_recipients(*, team_id: int) -> list[str]:
+    """The team's owners and admins (those who manage its connected apps and secrets)."""
+    from portal.accounts.access import TeamAction, role_allows
+    from portal.accounts.models import Membership
+
+    return sorted(email for role, email in Membership.objects.filter(team_id=team_id, user__is_active=True)
+                  .values_list("role", "user__email") if role_allows(role, TeamAction.MANAGE_APPS))
+
+
+def notify_key_unavailable(*, team_id: int) -> int:
+    """One email to the team's admins: the portal cannot decrypt its connections' secrets. Returns recipients."""
+    from orgs.models import OrgConnection
+    from portal.accounts.models import Team
+
+    team = Team.objects.filter(pk=team_id).first()
+    recipients = key_unavailable_recipients(team_id=team_id) if team else []
+    if not recipients:
+        return 0
+    affected = list(OrgConnection.objects.filter(team=team, status=OrgConnection.Status.KEY_UNAVAILABLE)
+                    .order_by("username").values_list("username", flat=True)[:20])
+    body = render_to_string("emails/ops_key_unavailable.txt", {
+        "team": team, "affected": affected, "health_url": _url("orgs:health", team=team.code)})
+    try:
+        send_mail(f"[Org Portal] {team.name}: encryption key unavailable", body, None, recipients)
+    except Exception as exc:  # noqa: BLE001 - mail outage: logged, never fatal to the refresh
+        log.error("could not send the key-unavailable email for team %s (%s)", team.code, type(exc).__name__)
         return 0
     return len(recipients)
 

@@ -13,8 +13,11 @@ introspection Salesforce refuses → Refresh interrupted, check needed (a manage
 
 Failures: transient ones (timeouts, connection errors, 5xx, 429) mark the connection Degraded with the reason and
 raise `SalesforceUnavailableError` (a still-young cached token is served instead when there is one); permanent ones
-(`invalid_grant`, revoked, undecryptable) mark it Needs re-authorization, audit it, email its owner and managers
-once per episode, and raise `ReauthorizationRequiredError`.
+(`invalid_grant`, revoked) mark it Needs re-authorization, audit it, email its owner and managers once per episode,
+and raise `ReauthorizationRequiredError`. A secret the portal cannot decrypt (its encryption key is missing or wrong)
+is the portal's problem, not the org's: the connection becomes Key unavailable, the team's admins get one email per
+episode, `KeyUnavailableError` is raised, and the next hand-out or sweep tries again, so the connection recovers by
+itself once the right key is configured.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from orgs.models import OrgConnection
 from orgs.services.apps import with_app_secret
 from orgs.services.client import sf_client
 from orgs.services.jwt import jwt_token_response
-from orgs.services.notifications import notify_needs_reauth
+from orgs.services.notifications import notify_key_unavailable, notify_needs_reauth
 from portal.accounts.models import AuditEvent
 from portal.accounts.services import ServiceError, audit_record
 from portal.lib import crypto
@@ -65,6 +68,14 @@ INTERRUPTED_REASON = ("A token refresh was interrupted, and Salesforce no longer
 CHECK_NEEDED_REASON = ("A token refresh was interrupted and Salesforce did not say whether the stored refresh token is "
                        "still valid ({why}). The portal did not present it again, because a refresh token that was "
                        "rotated out revokes the whole connection. Check it (presents the token once) or Reconnect.")
+
+
+class KeyUnavailableError(ServiceError):
+    """The portal cannot decrypt the connection's secrets with its configured keyring (HTTP 503 in the API).
+    Not the org's fault and not permanent: the connection recovers once the right key is configured."""
+
+    message = ("The portal cannot decrypt this connection's credentials: its encryption key is unavailable. "
+               "The team's admins were notified; the connection recovers once the key is configured again.")
 
 
 @dataclass(frozen=True)
@@ -108,7 +119,8 @@ def connection_access_token(*, connection_id: int, max_age: timedelta | None = N
         connection = OrgConnection.objects.get(pk=connection_id)
     if connection.status == Status.NEEDS_REAUTH:
         raise ReauthorizationRequiredError(connection.status_reason or "Salesforce refused the connection's token.")
-    token = _fresh_token(connection, max_age)
+    # Key unavailable: try the refresh again (under the lock), which is what brings the connection back.
+    token = None if connection.status == Status.KEY_UNAVAILABLE else _fresh_token(connection, max_age)
     if token:
         return _issued(connection, token)
     try:
@@ -154,7 +166,9 @@ def connection_refresh(*, connection_id: int, force: bool = False, max_age: time
                           .select_related("app", "app__signing_key").get(pk=connection_id))
             if connection.status == Status.NEEDS_REAUTH:
                 raise ReauthorizationRequiredError(connection.status_reason or "Salesforce refused the token.")
-            if unless_newer_than is not None:
+            if connection.status == Status.KEY_UNAVAILABLE:
+                token = None  # renew: only a successful refresh with the configured key clears the status
+            elif unless_newer_than is not None:
                 newer = connection.access_token_issued_at and connection.access_token_issued_at > unless_newer_than
                 token = _fresh_token(connection, max_age) if newer else None
             else:
@@ -180,9 +194,12 @@ def connection_refresh(*, connection_id: int, force: bool = False, max_age: time
             failure = SalesforceUnavailableError(salesforce.describe_error(exc))
             with transaction.atomic():
                 _mark_degraded(connection, str(failure))
-        except (salesforce.SalesforceError, crypto.DecryptionError) as exc:
-            reason = crypto.DecryptionError.user_message if isinstance(exc, crypto.DecryptionError) \
-                else salesforce.describe_error(exc)
+        except crypto.DecryptionError:
+            failure = KeyUnavailableError(KeyUnavailableError.message)
+            with transaction.atomic():
+                _mark_key_unavailable(connection)
+        except salesforce.SalesforceError as exc:
+            reason = salesforce.describe_error(exc)
             failure = ReauthorizationRequiredError(reason)
             with transaction.atomic():
                 _mark_needs_reauth(connection, reason)
@@ -215,10 +232,12 @@ def _vet_interrupted(connection: OrgConnection) -> None:
         with transaction.atomic():
             _mark_degraded(connection, str(failure))
         raise failure from None
-    except (salesforce.SalesforceError, crypto.DecryptionError) as exc:
-        why = "the secret no longer decrypts" if isinstance(exc, crypto.DecryptionError) \
-            else salesforce.describe_error(exc)
-        reason = CHECK_NEEDED_REASON.format(why=why)
+    except crypto.DecryptionError:
+        with transaction.atomic():
+            _mark_key_unavailable(connection)
+        raise KeyUnavailableError(KeyUnavailableError.message) from None
+    except salesforce.SalesforceError as exc:
+        reason = CHECK_NEEDED_REASON.format(why=salesforce.describe_error(exc))
         with transaction.atomic():
             _mark_check_needed(connection, reason)
         raise CheckNeededError(reason) from None
@@ -244,7 +263,7 @@ def connections_refresh_batch(connection_ids: list[int], *, budget_seconds: floa
             return None, connection_ids[index:]
         try:
             connection_refresh(connection_id=connection_id)
-        except (ReauthorizationRequiredError, OrgConnection.DoesNotExist):
+        except (ReauthorizationRequiredError, KeyUnavailableError, OrgConnection.DoesNotExist):
             continue  # recorded, audited and emailed (or disconnected meanwhile)
         except (SalesforceUnavailableError, OperationalError):
             return connection_id, connection_ids[index + 1:]
@@ -326,6 +345,22 @@ def _mark_check_needed(connection: OrgConnection, reason: str) -> None:
     if first_notice:
         transaction.on_commit(lambda: notify_needs_reauth(connection_id=connection.pk, reason=reason,
                                                           check_needed=True))
+
+
+def _mark_key_unavailable(connection: OrgConnection) -> None:
+    """Status Key unavailable. The team's admins get one email per episode: when no other connection of the team
+    was already in that state (the key is the portal's, so every connection of the team is affected at once)."""
+    unavailable = Status.KEY_UNAVAILABLE
+    first_in_team = not (OrgConnection.objects.filter(team_id=connection.team_id, status=unavailable)
+                         .exclude(pk=connection.pk).exists())
+    OrgConnection.objects.filter(pk=connection.pk).update(
+        status=unavailable, status_reason=KeyUnavailableError.message[:500], last_error_at=timezone.now(),
+        refresh_started_at=None)  # nothing could be decrypted, so nothing was presented to Salesforce
+    log.error("connection %s: its secrets cannot be decrypted with the configured PORTAL_ENCRYPTION_KEYS",
+              connection.code)
+    if connection.status != unavailable and first_in_team:
+        team_id = connection.team_id
+        transaction.on_commit(lambda: notify_key_unavailable(team_id=team_id))
 
 
 def _notify_needs_reauth(connection_id: int, reason: str) -> None:

@@ -12,11 +12,10 @@ import logging
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F
 
 from orgs.access import Access, effective_access
 from orgs.models import Grant, OrgAlias, OrgConnection
-from orgs.services.connections import alias_free, alias_pick, connection_disconnect
+from orgs.services.connections import alias_free, aliases_ensure, connection_disconnect
 from orgs.services.revocation import access_reduction_watch, tokens_revoked_if_access_reduced
 from portal.accounts.models import ApiToken, AuditEvent, Membership, Team, TeamGroup, User
 from portal.accounts.services import (
@@ -97,6 +96,7 @@ def grant_add(*, actor: Membership, actor_access: Access, connection: OrgConnect
     except IntegrityError:
         raise ServiceError(f"This org is already shared with {grant.subject_label}; change that grant's level "
                            "instead.") from None
+    aliases_ensure(team=actor.team, connection_ids=[connection.pk])
     audit_record(team=actor.team, actor=actor.user, kind=Kind.GRANT_ADDED, subject=grant.subject_label, ip=ip,
                  data={**_connection_data(connection), "level": grant.get_level_display()})
     _notify_shared(grant=grant, actor=actor.user, changed=False)
@@ -117,6 +117,7 @@ def grant_change(*, actor: Membership, actor_access: Access, grant: Grant, level
                                connection_ids=[grant.connection_id])
     Grant.objects.filter(pk=grant.pk).update(level=level)
     grant.level = level
+    aliases_ensure(team=actor.team, connection_ids=[grant.connection_id])
     audit_record(team=actor.team, actor=actor.user, kind=Kind.GRANT_CHANGED, subject=grant.subject_label, ip=ip,
                  data={**_connection_data(grant.connection), "from": old, "to": grant.get_level_display()})
     _notify_shared(grant=grant, actor=actor.user, changed=True)
@@ -142,26 +143,6 @@ def _notify_shared(*, grant: Grant, actor: User, changed: bool) -> None:
             f"{grant.get_level_display()}.\n\nSee it under Orgs: {settings.PORTAL_BASE_URL}/\n")
     subject = f"[Org Portal] {connection.username} {'access changed' if changed else 'shared with you'}"
     transaction.on_commit(lambda: send_mail(subject, body, None, recipients, fail_silently=True))
-
-
-# -- aliases for members who gain access -------------------------------------------------------------------------------
-
-def member_aliases_ensure(*, membership: Membership, connection_ids) -> None:
-    """Give the member an alias for each visible org that has none yet, suggested from the owner's alias."""
-    missing = set(connection_ids) - set(OrgAlias.objects.filter(user=membership.user, connection_id__in=connection_ids)
-                                        .values_list("connection_id", flat=True))
-    if not missing:
-        return
-    owner_aliases = dict(OrgAlias.objects.filter(connection_id__in=missing, connection__owner_id=F("user_id"))
-                         .values_list("connection_id", "alias"))
-    taken = set(OrgAlias.objects.filter(team=membership.team, user=membership.user).values_list("alias", flat=True))
-    usernames = dict(OrgConnection.objects.filter(id__in=missing).values_list("id", "username"))
-    rows = []
-    for connection_id in sorted(missing):
-        alias = alias_pick(owner_aliases.get(connection_id) or usernames[connection_id].split("@")[0], taken)
-        taken.add(alias)
-        rows.append(OrgAlias(team=membership.team, user=membership.user, connection_id=connection_id, alias=alias))
-    OrgAlias.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 # -- groups and policy -------------------------------------------------------------------------------------------------
@@ -198,6 +179,7 @@ def group_member_add(*, actor: Membership, group: TeamGroup, member: Membership,
     if group.members.filter(pk=member.pk).exists():
         raise ServiceError(f"{member.user.email} is already in {group.name}.")
     group.members.add(member)
+    aliases_ensure(team=actor.team, user_ids=[member.user_id])
     audit_record(team=actor.team, actor=actor.user, kind=Kind.GROUP_MEMBER_ADDED, subject=member.user.email, ip=ip,
                  data={"group": group.name})
 

@@ -22,14 +22,16 @@ REFRESH_BATCH = 20  # connections per refresh task (about 2–10 s of Salesforce
 
 def due_connections():
     """Connections whose access token is older than PORTAL_REFRESH_AFTER (or that were not refreshed for
-    PORTAL_REFRESH_AT_LEAST_EVERY), excluding those waiting for a person to reconnect them."""
+    PORTAL_REFRESH_AT_LEAST_EVERY), excluding those waiting for a person to reconnect them; and every connection
+    whose secrets could not be decrypted (Key unavailable), so each sweep retries them until the key is back."""
     now = timezone.now()
     stale = now - timedelta(seconds=min(settings.PORTAL_REFRESH_AFTER, settings.PORTAL_REFRESH_AT_LEAST_EVERY))
     idle = now - timedelta(seconds=settings.PORTAL_REFRESH_AT_LEAST_EVERY)
     return (OrgConnection.objects.exclude(status__in=[OrgConnection.Status.NEEDS_REAUTH,
                                                       OrgConnection.Status.CHECK_NEEDED])
             .filter(Q(access_token_issued_at__isnull=True) | Q(access_token_issued_at__lt=stale)
-                    | Q(last_refresh_at__isnull=True) | Q(last_refresh_at__lt=idle)))
+                    | Q(last_refresh_at__isnull=True) | Q(last_refresh_at__lt=idle)
+                    | Q(status=OrgConnection.Status.KEY_UNAVAILABLE)))
 
 
 def _enqueue(task_name: str, arguments: list) -> None:

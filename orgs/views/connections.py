@@ -19,7 +19,7 @@ from orgs.forms import (
 from orgs.models import ConnectedApp, OrgAlias, Sandbox
 from orgs.services import apps as services
 from orgs.services import connect as connect_flow
-from orgs.services import connections, refresh, sharing
+from orgs.services import connections, refresh
 from orgs.services import jwt as jwt_flow
 from portal.accounts.reauth import recent_authentication_required
 from portal.accounts.services import ServiceError
@@ -49,7 +49,6 @@ def org_list(request, team):
     """The portal's `sf org list`: every org this member can see, with their own aliases, defaults and level."""
     membership = access.membership_for_action(request.user, team, TeamAction.VIEW)
     mine = access_for_member(membership=membership)
-    sharing.member_aliases_ensure(membership=membership, connection_ids=list(mine))
     aliases = (OrgAlias.objects.filter(team=membership.team, user=request.user, connection_id__in=list(mine))
                .select_related("connection", "connection__app", "connection__owner").order_by("alias"))
     rows = [(a, mine[a.connection_id], access.can_share(membership, a.connection, mine[a.connection_id]))

@@ -206,8 +206,6 @@ def member_profile(request, team, member):
     theirs = effective_access(team=viewer.team, user_ids=[target.user_id])
     visible = access.connections_visible_to(viewer)
     ids = [cid for (_, cid), a in theirs.items() if a.can_target and (visible is None or cid in visible)]
-    if target.pk == viewer.pk:
-        sharing.member_aliases_ensure(membership=target, connection_ids=ids)
     aliases = {a.connection_id: a for a in OrgAlias.objects.filter(user=target.user, connection_id__in=ids)}
     rows = sorted(((c, theirs[(target.user_id, c.id)], aliases.get(c.id))
                    for c in OrgConnection.objects.filter(id__in=ids)),

@@ -366,3 +366,18 @@ class AuditEvent(models.Model):
         except ValueError:
             return self.kind
 
+
+
+class KeyCheck(models.Model):
+    """A known-answer value per encryption key id, sealed under that key when the portal first saw it.
+
+    `portal.accounts.keycheck.keyring_verify` decrypts it at every start of web, worker and beat: a wrong or
+    missing key stops start-up with one line naming PORTAL_ENCRYPTION_KEYS instead of turning into failed
+    decryptions later. The value is not a secret (a fixed text); only decrypting it proves the key."""
+
+    kid = models.CharField(max_length=32, unique=True)
+    value = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.kid

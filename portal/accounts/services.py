@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from portal.accounts.access import can_assign_role, can_manage_member
 from portal.accounts.models import AuditEvent, Invitation, Membership, Team, User
-from portal.accounts.signals import access_reducing
+from portal.accounts.signals import access_reducing, member_access_changed
 from portal.lib import hotsql
 
 Kind = AuditEvent.Kind
@@ -155,6 +155,7 @@ def invitation_accept(*, invitation: Invitation, user: User, ip: str | None = No
     if claimed != 1:
         raise ServiceError("This invitation has already been used.")
     membership = Membership.objects.create(team=invitation.team, user=user, role=invitation.role)
+    member_access_changed.send(sender=Membership, team=invitation.team, user_ids=[user.pk])
     audit_record(team=invitation.team, actor=user, kind=Kind.INVITATION_ACCEPTED, subject=invitation.email, ip=ip,
                  data={"role": invitation.role})
     return membership
@@ -201,6 +202,7 @@ def membership_change_role(*, actor: Membership, target: Membership, role: str, 
         access_reducing.send(sender=Membership, team_id=target.team_id, reason="role lowered",
                              user_ids=[target.user_id], service_token_ids=[])
     Membership.objects.filter(pk=target.pk).update(role=role)
+    member_access_changed.send(sender=Membership, team=target.team, user_ids=[target.user_id])
     audit_record(team=target.team, actor=actor.user, kind=Kind.ROLE_CHANGED, subject=target.user.email, ip=ip,
                  data={"from": old, "to": role})
 

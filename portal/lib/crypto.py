@@ -19,11 +19,12 @@ from __future__ import annotations
 import base64
 import os
 import re
-import secrets
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from portal.lib import keygen
 
 VERSION = "v1"
 _KID_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -88,11 +89,11 @@ class Keyring:
 
 
 def new_key_entry(kid: str | None = None) -> str:
-    """A fresh keyring entry `kid:key` for PORTAL_ENCRYPTION_KEYS."""
-    kid = kid or "k" + secrets.token_hex(4)
-    if not _KID_RE.match(kid):
-        raise KeyringError("a key id may only contain letters, digits, - and _")
-    return f"{kid}:{_b64e(os.urandom(32))}"
+    """A fresh keyring entry `kid:key` for PORTAL_ENCRYPTION_KEYS (portal/lib/keygen.py, standard library only)."""
+    try:
+        return keygen.new_key_entry(kid)
+    except ValueError as exc:
+        raise KeyringError(str(exc)) from None
 
 
 def _aad(context: str, kid: str) -> bytes:

@@ -261,7 +261,9 @@ def test_reconnect_updates_in_place_and_revokes_the_superseded_token(world, clie
     response = client.post(reverse("orgs:org_reconnect", args=[world.team.code, first.code]))
     callback = login_and_allow(sim, response["Location"], SANDBOX_USER)
     client.get(callback_path(callback))
-    assert OrgConnection.objects.count() == 1 and OrgAlias.objects.get().alias == "uat"
+    # One connection and one alias each for its owner and the team's owner and admin (they reach every org).
+    assert OrgConnection.objects.count() == 1 and OrgAlias.objects.get(user=world.member).alias == "uat"
+    assert OrgAlias.objects.count() == 3
     second = OrgConnection.objects.get()
     assert second.pk == first.pk and second.reveal("refresh_token") != old_token
     revokes = [e for e in sim.log() if e["path"] == "/services/oauth2/revoke"]

@@ -33,7 +33,8 @@ def test_create_polls_authorizes_and_adds_it_to_the_creators_orgs(world, client,
     assert scratch.status == "Active" and scratch.connection is not None
     connection = scratch.connection
     assert connection.kind == "scratch" and connection.dev_hub == hub and connection.owner == world.member
-    assert connection.reveal("access_token") and OrgAlias.objects.get(connection=connection).alias == "fx"
+    assert connection.reveal("access_token")
+    assert OrgAlias.objects.get(connection=connection, user=world.member).alias == "fx"
     kinds = set(AuditEvent.objects.values_list("kind", flat=True))
     assert {"scratch.create_requested", "scratch.created"} <= kinds
     posted = [e for e in sim.log() if e["method"] == "POST" and "sobjects/ScratchOrgInfo" in e["path"]]

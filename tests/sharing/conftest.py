@@ -3,6 +3,7 @@ import itertools
 import pytest
 
 from orgs.models import Grant, OrgAlias, OrgConnection
+from orgs.services.connections import aliases_ensure
 from portal.accounts.models import Membership, TeamGroup
 from tests.conftest import make_user
 
@@ -17,6 +18,7 @@ def make_connection(team, owner, app, *, username=None, kind="sandbox", is_devhu
         edition="Enterprise Edition", login_url=instance_url or "https://test.salesforce.com",
         instance_url=instance_url or f"https://org{n}.my.salesforce.com", api_version="68.0")
     OrgAlias.objects.create(team=team, user=owner, connection=connection, alias=f"org{n}")
+    aliases_ensure(team=team, connection_ids=[connection.pk])  # as connection_upsert: the team's admins reach it
     return connection
 
 
@@ -41,5 +43,6 @@ def shared(world, sim, sim_app):
                         (people["manny"], Grant.Level.MANAGE)):
         Grant.objects.create(team=team, connection=sandbox, subject_type="member", member=user, level=level)
     Grant.objects.create(team=team, connection=sandbox, subject_type="group", group=qa, level=Grant.Level.TARGET)
+    aliases_ensure(team=team)  # what the sharing services do with each of the writes above
     people.update({"admin": world.admin, "owner_of_team": world.owner, "outsider": world.outsider})
     return {"connection": sandbox, "people": people, "qa": qa}

@@ -359,8 +359,8 @@ def test_a_redis_outage_keeps_the_web_and_the_api_working_and_one_sweep_catches_
     assert row.access_token_issued_at > handed.access_token_issued_at  # refreshed synchronously, no broker
     assert [e["outcome"] for e in refreshes(sim)] == ["ok"]
     # Rate limiting neither fails open nor closed: each web process counts in its own memory meanwhile.
-    settings.PORTAL_API_RATE_LIMIT_PER_MINUTE = 2
-    monkeypatch.setattr("orgs.api.views.time", SimpleNamespace(time=lambda: 600_000_010.0))  # one fixed window
+    settings.PORTAL_HANDOUT_RATE_PER_MINUTE = 2
+    monkeypatch.setattr("portal.lib.ratelimit.time", SimpleNamespace(time=lambda: 600_000_010.0))  # one fixed window
     statuses = [client.post(f"/api/v1/orgs/{handed.username}/access-token", HTTP_AUTHORIZATION=f"Bearer {raw}")
                 for _ in range(3)]
     assert [r.status_code for r in statuses] == [200, 200, 429] and statuses[2]["Retry-After"]

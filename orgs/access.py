@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from orgs.models import ConnectedApp, Grant, OrgAlias, OrgConnection, ScratchOrg, SigningKey
+from orgs.models import ConnectedApp, Grant, OrgAlias, OrgConnection, ScratchOrg, SigningKey, TrustPolicy
 from portal.accounts.access import (
     TeamAction,
     membership_for_action,
@@ -255,6 +255,27 @@ def can_create_scratch_org(hub: OrgConnection, hub_access: Access | None) -> boo
 def can_delete_scratch_org(membership: Membership, scratch: ScratchOrg, hub_access: Access | None) -> bool:
     """Its creator, or a manager of its Dev Hub."""
     return hub_access is not None and (scratch.requested_by_id == membership.user_id or hub_access.can_manage)
+
+
+def trust_policy_for_action(user, team_code, policy_code):
+    """(membership, policy) for a team admin managing CI trust policies; 404 outside the team, 403 below admin."""
+    membership = membership_for_user(user, team_code)
+    policy = team_object(TrustPolicy, membership, policy_code)
+    if not team_allows(membership, TeamAction.MANAGE_TRUST_POLICIES):
+        raise PermissionDenied
+    return membership, policy
+
+
+def membership_of_api_token(token, action: TeamAction) -> Membership:
+    """The member a personal API token acts as, if their role allows `action` (403 otherwise; service tokens act
+    for nobody)."""
+    if token.user_id is None:
+        raise PermissionDenied
+    membership = Membership.objects.select_related("team", "user").filter(team_id=token.team_id,
+                                                                           user_id=token.user_id).first()
+    if membership is None or not team_allows(membership, action):
+        raise PermissionDenied
+    return membership
 
 
 # -- the same rules for API tokens -------------------------------------------------------------------------------------

@@ -12,6 +12,9 @@ api_patterns = ([
     path("orgs", views.orgs_list, name="orgs"),
     path("orgs/<str:ident>", views.org_detail, name="org"),
     path("orgs/<str:ident>/access-token", views.org_access_token, name="access_token"),
+    path("oauth/token", views.oauth_token, name="oauth_token"),
+    path("trust-policies", views.trust_policies, name="trust_policies"),
+    path("trust-policies/<uuid:code>", views.trust_policy, name="trust_policy"),
     path("schema", views.schema_view, name="schema"),
     re_path(r"^(?P<rest>.*)$", views.not_found),  # JSON 404 for anything else under /api/v1/
 ], "api")

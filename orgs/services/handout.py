@@ -45,7 +45,7 @@ def token_fingerprint(access_token: str) -> str:
 
 def connection_token_hand_out(*, team, connection: OrgConnection, user: User | None,
                               api_token: ApiToken | None = None, alias: str = "", ip: str | None = None,
-                              purpose: str = "api") -> HandOut:
+                              purpose: str = "api", extra: dict | None = None) -> HandOut:
     """An access token for a connection the caller may target (the caller checked that through orgs.access).
 
     Served from the encrypted cache while valid, else refreshed or minted by `orgs.services.refresh`. Audited with who,
@@ -59,6 +59,8 @@ def connection_token_hand_out(*, team, connection: OrgConnection, user: User | N
         raise HandOutError(503, "salesforce_unavailable", f"Salesforce is unreachable right now: {exc}") from None
     data = {"org_id": connection.org_id, "username": connection.username, "alias": alias, "purpose": purpose,
             "token_sha256": token_fingerprint(issued.access_token), "flow": connection.flow}
+    if extra:
+        data.update(extra)
     if api_token is not None:
         data["api_token"] = {"name": api_token.name, "kind": api_token.kind, "hint": api_token.hint,
                              "code": str(api_token.code)}

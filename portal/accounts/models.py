@@ -182,6 +182,9 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # A service token a CI job obtained by OIDC token exchange: the code of the trust policy that issued it (the
+    # Salesforce side's TrustPolicy), so disabling the policy revokes it.
+    trust_policy_code = models.UUIDField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -316,6 +319,12 @@ class AuditEvent(models.Model):
         SCRATCH_CREATED = "scratch.created", "Scratch org created"
         SCRATCH_CREATE_FAILED = "scratch.create_failed", "Scratch org creation failed"
         SCRATCH_DELETED = "scratch.deleted", "Scratch org deleted"
+        TRUST_POLICY_CREATED = "trust_policy.created", "CI trust policy created"
+        TRUST_POLICY_CHANGED = "trust_policy.changed", "CI trust policy changed"
+        TRUST_POLICY_DELETED = "trust_policy.deleted", "CI trust policy deleted"
+        OIDC_ISSUER_REGISTERED = "oidc_issuer.registered", "CI OIDC issuer registered"
+        OIDC_EXCHANGED = "oidc.exchanged", "CI token exchanged"
+        OIDC_REJECTED = "oidc.rejected", "CI token exchange refused"
 
     # Indexes: every team query uses (team, -created_at) and the admin's list created_at; a single-column team index
     # would be redundant and actor is never filtered on (the page searches actor_label). Each index is paid on every

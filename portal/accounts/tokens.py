@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from portal.accounts.models import ApiToken, AuditEvent, Membership, User
+from portal.accounts.models import ApiToken, AuditEvent, Membership, Team, User
 from portal.accounts.services import ServiceError, audit_record
 
 Kind = AuditEvent.Kind
@@ -67,6 +67,20 @@ def api_token_create(*, actor: Membership, kind: str, name: str, expires_at: dat
         team=actor.team, kind=kind, user=actor.user if kind == ApiToken.Kind.PERSONAL else None, name=name,
         token_hash=api_token_hash(plaintext), hint=plaintext[:11], created_by=actor.user, expires_at=expires_at)
     audit_record(team=actor.team, actor=actor.user, kind=Kind.API_TOKEN_CREATED, subject=name, ip=ip,
+                 data=_audit_data(token))
+    return token, plaintext
+
+
+@transaction.atomic
+def api_token_create_for_ci(*, team: Team, name: str, expires_at: datetime, trust_policy_code,
+                            ip: str | None = None) -> tuple[ApiToken, str]:
+    """A short-lived service token for a CI job that proved its identity by OIDC (no person behind it). Returns
+    (token, plaintext); the caller grants it the trust policy's orgs."""
+    plaintext = _new_plaintext()
+    token = ApiToken.objects.create(
+        team=team, kind=ApiToken.Kind.SERVICE, user=None, name=name[:100], token_hash=api_token_hash(plaintext),
+        hint=plaintext[:11], created_by=None, expires_at=expires_at, trust_policy_code=trust_policy_code)
+    audit_record(team=team, actor=None, kind=Kind.API_TOKEN_CREATED, subject=token.name, ip=ip,
                  data=_audit_data(token))
     return token, plaintext
 

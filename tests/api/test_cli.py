@@ -24,6 +24,8 @@ ORGPORTAL = str(Path(sys.executable).parent / "orgportal")
 def run(*args, home, portal=None, token=None, stdin=None, extra=None):
     env = {"HOME": str(home), "PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8",
            "ORGPORTAL_CONFIG": str(home / "cfg" / "config.json")}
+    if os.environ.get("PYTHONPATH"):  # a checkout other than the one the console script was installed from
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     if portal:
         env["ORGPORTAL_URL"] = portal
     if token:

@@ -6,7 +6,7 @@ import pytest
 
 from orgs.models import OrgConnection
 from portal.accounts.models import Membership
-from tests.api.conftest import SANDBOX_USER, connect_sim_org
+from tests.api.conftest import SANDBOX_USER, connect_sim_org, make_token  # noqa: F401 (a fixture)
 
 PORTAL = "http://localhost:8000"  # PORTAL_BASE_URL in tests/settings.py: a policy's default audience
 OWNER_ID, REPO_ID = "1342004", "260064828"  # oidcsim's default GitHub ids (acme/app)

@@ -101,12 +101,26 @@ def normalise_url(url: str) -> str:
 
 # -- the API ---------------------------------------------------------------------------------------------------------
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib would repeat the request, Authorization header included, at whatever address a redirect names (another
+    host, or http after https). The API never redirects, so any redirect is an error and is never followed."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        fp.close()
+        raise CliError(f"The portal answered HTTP {code} with a redirect to {newurl}; orgportal never follows a "
+                       "redirect with your API token. Check the portal URL (`orgportal login URL` with the final "
+                       "https address).")
+
+
+_opener = urllib.request.build_opener(_RefuseRedirects)
+
+
 def api(url: str, token: str, method: str, path: str) -> dict:
     request = urllib.request.Request(  # noqa: S310 (normalise_url allows http/https only)
         f"{url}/api/v1/{path}", method=method, data=b"" if method == "POST" else None,
         headers={"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": "orgportal-cli"})
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 (http/https only)
+        with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 (http/https only)
             return json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         raise _api_error(exc) from None

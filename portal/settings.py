@@ -61,6 +61,18 @@ def _env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in (_env(name, default) or "").replace(" ", ",").split(",") if item.strip()]
 
 
+def _admins(name: str) -> list[tuple[str, str]]:
+    """NAME="Ada <ada@example.com>,ops@example.com" → [("Ada", "ada@example.com"), ("", "ops@example.com")]."""
+    from email.utils import getaddresses
+
+    raw = _env(name, "") or ""
+    admins = getaddresses([raw]) if raw.strip() else []
+    for _, address in admins:
+        if address.count("@") != 1 or " " in address:
+            raise _ConfigError(f"{name}: not an e-mail address list (\"Name <a@example.com>,b@example.com\")")
+    return admins
+
+
 def _is_loopback(host: str) -> bool:
     if host in {"localhost", "testserver"}:
         return True
@@ -179,6 +191,8 @@ try:
     # -- email -----------------------------------------------------------------------------------------------------
     DEFAULT_FROM_EMAIL = _env("DEFAULT_FROM_EMAIL", "Org Portal <portal@localhost>")
     SERVER_EMAIL = DEFAULT_FROM_EMAIL
+    # Who gets an e-mail for every unhandled error (HTTP 500), secrets masked (docs/security.md).
+    ADMINS = _admins("PORTAL_ADMINS")
     EMAIL_HOST = _env("EMAIL_HOST")
     EMAIL_PORT = _env_int("EMAIL_PORT", 587)
     EMAIL_HOST_USER = _env("EMAIL_HOST_USER", "")
@@ -424,6 +438,8 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Worker and beat keep Django's LOGGING (its redaction filter); portal/celery.py also answers setup_logging.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_SOFT_TIME_LIMIT = 30
 CELERY_TASK_TIME_LIMIT = 60
 CELERY_TASK_IGNORE_RESULT = True
@@ -462,11 +478,23 @@ CELERY_BEAT_SCHEDULE = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "portal.lib.redaction.RedactSecretsFilter"}},
+    "filters": {
+        "redact": {"()": "portal.lib.redaction.RedactSecretsFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        # Error e-mails to ADMINS (PORTAL_ADMINS); the handler masks token-shaped values in the finished e-mail.
+        "mail_admins": {"class": "portal.lib.redaction.RedactingAdminEmailHandler", "level": "ERROR",
+                        "filters": ["require_debug_false"]},
     },
     "root": {"handlers": ["console"], "level": _env("PORTAL_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        # Replace Django's default handlers on these loggers (they have no redaction filter).
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.request": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "INFO"},
+    },
 }

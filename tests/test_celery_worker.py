@@ -88,6 +88,8 @@ def test_beat_schedules_and_worker_runs_the_purge(world, tmp_path, broker):
         finally:
             stop(worker, beat)
     output = log_path.read_text()
+    # Worker and beat log through Django's LOGGING (its "plain" format and redaction filter), not Celery's own.
+    assert "INFO celery.beat: Scheduler: Sending due task purge-expired-invitations" in output
     assert "Scheduler: Sending due task purge-expired-invitations" in output
     assert "invitations_purge_expired_task" in output and "succeeded" in output
 
@@ -102,3 +104,39 @@ def test_celery_configuration_is_safe():
     assert conf.task_time_limit and conf.task_soft_time_limit < conf.task_time_limit
     assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit
     assert "purge-expired-invitations" in conf.beat_schedule
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_masks_token_shaped_values_in_every_log_path(tmp_path):
+    """Celery's worker would reset the root logger and give task loggers their own handler, dropping Django's
+    redaction filter. A real worker (prefork pool) runs a test-only task that logs token-shaped values through
+    the task logger, a module logger, the celery logger, an exception traceback and stderr."""
+    import secrets
+
+    from tests.logging_tasks import fake_tokens
+
+    env = broker_env("filesystem", tmp_path)
+    marker = "m" + secrets.token_hex(6)
+    access_token, refresh_token = fake_tokens(marker)
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "w") as log:
+        worker = start(["worker", "-l", "INFO", "--concurrency", "1", "--without-gossip", "--without-mingle",
+                        "-I", "tests.logging_tasks"], env, log)
+        try:
+            sent = subprocess.run([sys.executable, "-m", "celery", "-A", "portal", "call",
+                                   "tests.logging_tasks.log_secrets", "--args", f'["{marker}"]'],
+                                  cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+            assert sent.returncode == 0, sent.stderr
+            deadline = time.monotonic() + 45
+            while f"{marker} stdout" not in log_path.read_text() or "succeeded" not in log_path.read_text():
+                assert worker.poll() is None, log_path.read_text()[-3000:]
+                assert time.monotonic() < deadline, "task did not run:\n" + log_path.read_text()[-3000:]
+                time.sleep(0.3)
+        finally:
+            stop(worker)
+    output = log_path.read_text()
+    for what in ("task logger", "module logger", "celery logger", "exception", "failed with", "stdout"):
+        assert f"{marker} {what}" in output, what
+    assert access_token not in output and refresh_token not in output, output[-3000:]
+    assert access_token[:10] not in output and "refreshtokenvalue" not in output
+    assert output.count("[redacted]") >= 6

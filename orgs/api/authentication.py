@@ -16,6 +16,8 @@ statements: step 2 and the audit INSERT (tests/api/test_hot_path.py pins it).
 
 from __future__ import annotations
 
+from django.views.decorators.debug import sensitive_variables
+
 from orgs import access
 from orgs.models import OrgAlias, OrgConnection
 from portal.accounts.models import ApiToken, Team, TeamAccessVersion, User
@@ -31,6 +33,7 @@ class ApiAccessError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+@sensitive_variables()
 def bearer(request) -> str | None:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, value = header.partition(" ")
@@ -62,6 +65,7 @@ _TOKEN_ONLY = hotsql.Query(lambda connection: _token_sql(connection, with_org=Fa
 _TOKEN_AND_ORG = hotsql.Query(lambda connection: _token_sql(connection, with_org=True))
 
 
+@sensitive_variables()
 def authenticate(*, raw: str | None, ip: str | None = None, ident: str | None = None) -> ApiToken | None:
     """The active token for a presented bearer value, or None (unknown, revoked, expired, owner deactivated).
 

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 
 from orgs import access
 from orgs.api import schema
@@ -122,6 +123,7 @@ def org_detail(request, token, ident):
     return _json(org_json(connection, level_access, alias))
 
 
+@sensitive_variables()
 @api_view("POST")
 def org_access_token(request, token, ident):
     wait = _rate_limit(token)

@@ -6,6 +6,7 @@ message fit for the user, and changes nothing.
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.views.decorators.debug import sensitive_variables
 
 from orgs.models import ConnectedApp, SigningKey
 from orgs.salesforce.errors import OAuthError
@@ -33,6 +34,7 @@ def _check_signing_key(actor: Membership, signing_key: SigningKey | None) -> Non
         raise ServiceError("That signing key belongs to another team.")
 
 
+@sensitive_variables()
 @transaction.atomic
 def connected_app_create(*, actor: Membership, name: str, consumer_key: str, consumer_secret: str | None,
                          login_url: str, scopes: str, require_pkce: bool, signing_key: SigningKey | None = None,
@@ -78,6 +80,7 @@ def connected_app_update(*, actor: Membership, app: ConnectedApp, name: str, con
     return app
 
 
+@sensitive_variables()
 @transaction.atomic
 def connected_app_stage_secret(*, actor: Membership, app: ConnectedApp, secret: str, ip: str | None = None) -> None:
     """Keep a new consumer secret beside the current one until it is confirmed working (staged rotation)."""
@@ -142,6 +145,7 @@ def _save_key(*, actor: Membership, name: str, material: keys.KeyMaterial, gener
     return key
 
 
+@sensitive_variables()
 @transaction.atomic
 def signing_key_upload(*, actor: Membership, name: str, private_key: bytes, certificate: bytes,
                        passphrase: str | None = None, ip: str | None = None) -> SigningKey:
@@ -155,6 +159,7 @@ def signing_key_upload(*, actor: Membership, name: str, private_key: bytes, cert
     return key
 
 
+@sensitive_variables()
 @transaction.atomic
 def signing_key_generate(*, actor: Membership, name: str, common_name: str, key_size: int, validity_days: int,
                          ip: str | None = None) -> SigningKey:
@@ -179,6 +184,7 @@ def signing_key_delete(*, actor: Membership, key: SigningKey, ip: str | None = N
     audit_record(team=actor.team, actor=actor.user, kind=Kind.KEY_DELETED, subject=name, ip=ip)
 
 
+@sensitive_variables()
 def with_app_secret(app: ConnectedApp, call):
     """Run `call(secret)` with the app's staged secret if there is one, else the current one.
 

@@ -13,6 +13,8 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 
+from django.views.decorators.debug import sensitive_variables
+
 from orgs import salesforce
 from orgs.models import ConnectedApp, OrgConnection
 from orgs.services.apps import callback_url, with_app_secret
@@ -57,6 +59,7 @@ def _state_hash(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
 
 
+@sensitive_variables()
 def connect_start(*, session, membership: Membership, app: ConnectedApp, login_url: str, alias: str = "",
                   reconnect: OrgConnection | None = None) -> str:
     """Record a new flow in the session and return the Salesforce authorize URL to send the browser to."""
@@ -82,6 +85,7 @@ def connect_start(*, session, membership: Membership, app: ConnectedApp, login_u
                                      scope=app.scopes, state=state, code_challenge=challenge, prompt="login")
 
 
+@sensitive_variables()
 def connect_pop_flow(*, session, state: str | None, user: User) -> ConnectFlow:
     """The flow this callback belongs to, removed from the session (single use). Raises ConnectError otherwise.
 
@@ -104,6 +108,7 @@ def connect_pop_flow(*, session, state: str | None, user: User) -> ConnectFlow:
     return flow
 
 
+@sensitive_variables()
 def connect_complete(*, flow: ConnectFlow, user: User, code: str | None, error: str | None = None,
                      error_description: str | None = None, ip: str | None = None) -> tuple[OrgConnection, bool]:
     """Exchange the code, learn what org it is, and store the connection. Returns (connection, created)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.views.decorators.debug import sensitive_variables
 
 from orgs import salesforce
 from orgs.models import ConnectedApp, OrgAlias, OrgConnection
@@ -47,6 +48,7 @@ def fetch_org_facts(client: salesforce.SalesforceClient, tokens: salesforce.Toke
     return OrgFacts(tokens=tokens, identity=identity, org=org, is_devhub=is_devhub, api_version=version)
 
 
+@sensitive_variables()
 @transaction.atomic
 def connection_upsert(*, membership: Membership, app: ConnectedApp, flow: str, login_url: str, facts: OrgFacts,
                       alias: str = "", dev_hub: OrgConnection | None = None, ip: str | None = None,

@@ -12,6 +12,8 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.views.decorators.debug import sensitive_variables
+
 from orgs.models import OrgConnection
 from orgs.services import refresh
 from portal.accounts.models import ApiToken, AuditEvent, User
@@ -43,6 +45,7 @@ def token_fingerprint(access_token: str) -> str:
     return hashlib.sha256(access_token.encode()).hexdigest()[:16]
 
 
+@sensitive_variables()
 def connection_token_hand_out(*, team, connection: OrgConnection, user: User | None,
                               api_token: ApiToken | None = None, alias: str = "", ip: str | None = None,
                               purpose: str = "api", extra: dict | None = None) -> HandOut:

@@ -20,6 +20,8 @@ import logging
 import re
 from urllib.parse import urlsplit
 
+from django.views.decorators.debug import sensitive_variables
+
 from orgs import salesforce
 from orgs.models import ConnectedApp, OrgConnection
 from orgs.salesforce import hosts
@@ -64,12 +66,14 @@ def _private_key(app: ConnectedApp) -> bytes:
     return pem.encode()
 
 
+@sensitive_variables()
 def jwt_mint(*, app: ConnectedApp, username: str, audience: str) -> salesforce.TokenResponse:
     """Sign and exchange one JWT (raises the client's errors)."""
     return sf_client().jwt_bearer(login_url=_token_endpoint(app, audience), client_id=app.consumer_key,
                                   username=username, private_key_pem=_private_key(app), audience=audience)
 
 
+@sensitive_variables()
 def jwt_token_response(*, connection: OrgConnection) -> salesforce.TokenResponse:
     """A fresh access token for a JWT connection (called by orgs.services.refresh whenever a new token is needed)."""
     return jwt_mint(app=connection.app, username=connection.username, audience=connection.login_url)
@@ -90,6 +94,7 @@ def _refuse(actor: Membership, app: ConnectedApp, message: str, ip, error: str) 
     return JwtConnectError(message)
 
 
+@sensitive_variables()
 def jwt_connection_create(*, actor: Membership, app: ConnectedApp, username: str, login_url: str, alias: str = "",
                           ip: str | None = None) -> tuple[OrgConnection, bool]:
     """Mint a first token, learn what org it is, store (or update) the connection. Returns (connection, created).

@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from django.views.decorators.debug import sensitive_variables
 
 MAX_FILE_BYTES = 64 * 1024
 MIN_RSA_BITS = 2048
@@ -88,6 +89,7 @@ def _material(private_key: rsa.RSAPrivateKey, cert: x509.Certificate) -> KeyMate
     )
 
 
+@sensitive_variables()
 def load_uploaded(*, private_key: bytes, certificate: bytes, passphrase: str | None = None,
                   now: dt.datetime | None = None) -> KeyMaterial:
     _check_size(private_key, "private key")
@@ -109,6 +111,7 @@ def load_uploaded(*, private_key: bytes, certificate: bytes, passphrase: str | N
     return _material(key, cert)
 
 
+@sensitive_variables()
 def generate(*, common_name: str, key_size: int = 2048, validity_days: int = 365) -> KeyMaterial:
     if key_size not in GENERATE_SIZES:
         raise KeyMaterialError("Choose a key size of 2048, 3072 or 4096 bits.")

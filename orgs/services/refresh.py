@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import OperationalError, transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from orgs import salesforce
 from orgs.models import OrgConnection
@@ -75,6 +76,7 @@ def _fresh_token(connection: OrgConnection, max_age: timedelta) -> str | None:
         return None
 
 
+@sensitive_variables()
 def connection_access_token(*, connection_id: int, max_age: timedelta | None = None,
                             connection: OrgConnection | None = None) -> IssuedToken:
     """The cached access token while younger than `max_age` (default PORTAL_REFRESH_AFTER), else a new one.
@@ -97,6 +99,7 @@ def connection_access_token(*, connection_id: int, max_age: timedelta | None = N
         raise
 
 
+@sensitive_variables()
 def connection_refresh(*, connection_id: int, force: bool = False, max_age: timedelta | None = None,
                        unless_newer_than: datetime | None = None) -> IssuedToken:
     """Refresh (or mint) under a row lock. Without `force`, a token that another process refreshed meanwhile is
@@ -208,6 +211,7 @@ def _notify_needs_reauth(connection_id: int, reason: str) -> None:
     notify_needs_reauth(connection_id=connection_id, reason=reason)
 
 
+@sensitive_variables()
 def with_fresh_token(*, connection_id: int, call):
     """Run `call(issued)` against Salesforce; on 401 INVALID_SESSION_ID refresh once and retry once.
     The high-assurance 401 is not a refresh case and is raised as it is."""

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.views.decorators.debug import sensitive_variables
 
 from orgs import salesforce
 from orgs.models import OrgAlias, OrgConnection, ScratchOrg
@@ -117,6 +118,7 @@ def scratch_org_create(*, membership: Membership, hub: OrgConnection, fields: di
     return scratch
 
 
+@sensitive_variables()
 def scratch_org_poll(*, scratch_id: int) -> str:
     """Check a requested scratch org once. Returns its status; 'New'/'Creating' means poll again later."""
     with transaction.atomic():

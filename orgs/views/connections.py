@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
 from orgs import access
@@ -50,6 +51,7 @@ def org_list(request, team):
     })
 
 
+@sensitive_variables()
 @login_required
 @recent_authentication_required
 def connect(request, team):
@@ -69,6 +71,7 @@ def connect(request, team):
                   status=400 if form.is_bound and form.errors else 200)
 
 
+@sensitive_variables()
 def oauth_callback(request):
     """Salesforce sends the browser back here. The state is checked before anything is sent to Salesforce."""
     if not request.user.is_authenticated:
@@ -87,6 +90,7 @@ def oauth_callback(request):
     return response
 
 
+@sensitive_variables()
 def _complete(request, flow):
     target = reverse("orgs:org_list", args=[flow.team])
     try:
@@ -166,6 +170,7 @@ def org_disconnect(request, team, connection):
                                                         "connection": connection})
 
 
+@sensitive_variables()
 @login_required
 @recent_authentication_required
 def jwt_connect(request, team):

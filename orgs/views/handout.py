@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
 from orgs import access
@@ -19,6 +20,7 @@ from portal.accounts.reauth import recent_authentication_required
 from portal.lib.http import client_ip
 
 
+@sensitive_variables()
 def _hand_out(request, team, connection, purpose):
     membership, connection, _ = access.connection_for_user(request.user, team, connection, access.Level.TARGET)
     alias = OrgAlias.objects.filter(user=request.user, connection=connection).first()
@@ -34,6 +36,7 @@ def _private(response):
     return response
 
 
+@sensitive_variables()
 @login_required
 @require_POST
 @never_cache
@@ -49,6 +52,7 @@ def org_token(request, team, connection):
         "issued": issued}))
 
 
+@sensitive_variables()
 @login_required
 @require_POST
 @never_cache

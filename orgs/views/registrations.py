@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
 from orgs import access
@@ -38,6 +38,7 @@ def app_list(request, team):
     })
 
 
+@sensitive_variables()
 @login_required
 @sensitive_post_parameters(*SECRET_FIELDS)
 def app_create(request, team):
@@ -97,6 +98,7 @@ def app_edit(request, team, app):
     }, status=400 if form.is_bound and form.errors else 200)
 
 
+@sensitive_variables()
 @login_required
 @require_POST
 @sensitive_post_parameters(*SECRET_FIELDS)
@@ -154,6 +156,7 @@ def key_list(request, team):
     })
 
 
+@sensitive_variables()
 @login_required
 @sensitive_post_parameters(*SECRET_FIELDS)
 def key_upload(request, team):
@@ -177,6 +180,7 @@ def key_upload(request, team):
                   status=400 if form.is_bound and form.errors else 200)
 
 
+@sensitive_variables()
 @login_required
 def key_generate(request, team):
     membership = access.membership_for_action(request.user, team, TeamAction.MANAGE_KEYS)

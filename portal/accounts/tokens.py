@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from portal.accounts.models import ApiToken, AuditEvent, Membership, Team, User
 from portal.accounts.services import ServiceError, audit_record
@@ -45,6 +46,7 @@ def _audit_data(token: ApiToken) -> dict:
             "owner": token.user.email if token.user_id else None}
 
 
+@sensitive_variables()
 @transaction.atomic
 def api_token_create(*, actor: Membership, kind: str, name: str, expires_at: datetime | None = None,
                      ip: str | None = None) -> tuple[ApiToken, str]:
@@ -71,6 +73,7 @@ def api_token_create(*, actor: Membership, kind: str, name: str, expires_at: dat
     return token, plaintext
 
 
+@sensitive_variables()
 @transaction.atomic
 def api_token_create_for_ci(*, team: Team, name: str, expires_at: datetime, trust_policy_code,
                             ip: str | None = None) -> tuple[ApiToken, str]:
@@ -85,6 +88,7 @@ def api_token_create_for_ci(*, team: Team, name: str, expires_at: datetime, trus
     return token, plaintext
 
 
+@sensitive_variables()
 def api_token_parse(raw: str | None) -> str | None:
     """The hash to look a presented bearer value up by, or None when it cannot be one of ours (refused unhashed)."""
     if not raw or not raw.startswith(ApiToken.PREFIX) or len(raw) > MAX_TOKEN_LENGTH:

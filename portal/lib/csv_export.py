@@ -1,11 +1,12 @@
 """CSV downloads whose text cannot run as a spreadsheet formula (CSV injection): every cell that starts with
-`=`, `+`, `-` or `@` is prefixed with a quote, whichever column it is in."""
+`=`, `+`, `-`, `@`, a TAB or a carriage return (OWASP's list: spreadsheets skip a leading TAB/CR and read the
+formula behind it) is prefixed with a quote, whichever column it is in."""
 
 import csv
 
 from django.http import HttpResponse
 
-_FORMULA_START = ("=", "+", "-", "@")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_safe(value):

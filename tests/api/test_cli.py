@@ -24,7 +24,7 @@ ORGPORTAL = str(Path(sys.executable).parent / "orgportal")
 def run(*args, home, portal=None, token=None, stdin=None, extra=None):
     env = {"HOME": str(home), "PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8",
            "ORGPORTAL_CONFIG": str(home / "cfg" / "config.json")}
-    if os.environ.get("PYTHONPATH"):  # a checkout other than the one the console script was installed from
+    if os.environ.get("PYTHONPATH"):  # a worktree's portal.cli rather than the one the venv installed
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     if portal:
         env["ORGPORTAL_URL"] = portal
@@ -131,3 +131,68 @@ def test_sf_login_then_plain_sf_queries_the_org(live_server, world, orgs, make_t
     assert query.returncode == 0, query.stdout + query.stderr
     records = json.loads(query.stdout)["result"]["records"]
     assert [r["Id"] for r in records] == [SANDBOX_ORG]
+
+
+class _Recorder:
+    """A local HTTP server on its own port that records every request's headers; `redirect_to` makes it answer
+    with that status and a Location on the other server instead of JSON."""
+
+    def __init__(self, status=200, redirect_to=None):
+        import http.server
+        import threading
+
+        recorder = self
+        self.requests: list[dict[str, str]] = []
+        self.status, self.redirect_to = status, redirect_to
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self):
+                recorder.requests.append({k.lower(): v for k, v in self.headers.items()})
+                if recorder.redirect_to:
+                    self.send_response(recorder.status)
+                    self.send_header("Location", recorder.redirect_to() + self.path)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = b'{"orgs": [], "access_token": "x", "instance_url": "https://x", "username": "u"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_the_token_never_follows_a_redirect_to_another_host(tmp_path, status):
+    """urllib copies the Authorization header onto a redirect, even to another host; the CLI refuses to follow."""
+    elsewhere = _Recorder()
+    portal = _Recorder(status=status, redirect_to=lambda: elsewhere.url)
+    token = "op_" + "t" * 40
+    try:
+        for args in (("orgs",), ("env", "uat")):
+            result = run(*args, home=tmp_path, portal=portal.url, token=token)
+            assert result.returncode == 1, (result.stdout, result.stderr)
+            assert f"HTTP {status} with a redirect to {elsewhere.url}" in result.stderr
+            assert "never follows a redirect" in result.stderr and token not in result.stderr + result.stdout
+        login = run("login", portal.url, "--token-stdin", home=tmp_path, stdin=token + "\n")
+        assert login.returncode == 1 and "never follows a redirect" in login.stderr
+        assert not (tmp_path / "cfg" / "config.json").exists()
+    finally:
+        portal.close()
+        elsewhere.close()
+    assert len(portal.requests) == 3 and all(r["authorization"] == f"Bearer {token}" for r in portal.requests)
+    assert elsewhere.requests == []  # the second server never saw the token (nor any request)

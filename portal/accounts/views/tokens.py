@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
 from portal.accounts import access, tokens
@@ -54,6 +55,7 @@ def _page(request, membership, form, status=200):
     }, status=status)
 
 
+@sensitive_variables()
 @login_required
 @never_cache
 @recent_authentication_required

@@ -505,6 +505,21 @@ def test_api_scoping(scopes, client):
         leaked = listed & {c.username for c in other.connections.values()}
         if leaked:
             mismatches.append(f"GET /api/v1/orgs with {label} lists the other team's {sorted(leaked)}")
+    # trust policies: Acme's admins (personal tokens) only; Globex's people find nothing; service tokens act for nobody
+    acme_policy, globex_policy = acme.objects[("policy", "main")], globex.objects[("policy", "main")]
+    for label, (raw, who) in principals.items():
+        auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+        if who == "acme-service" or "service" in label:
+            wants = (403, 403)
+        elif who == "outsider":  # Globex's admins: their own team's policy only
+            wants = (404, 200)
+        else:
+            wants = (200, 404) if rank(who) >= 2 else (403, 403)
+        for code, expected in zip((acme_policy.code, globex_policy.code), wants, strict=True):
+            checked += 1
+            status = client.get(f"/api/v1/trust-policies/{code}", **auth).status_code
+            if status != expected:
+                mismatches.append(f"GET trust policy {code} with {label}: expected {expected}, got {status}")
     for connection in acme.connections.values():
         for method, path in (("get", f"/api/v1/orgs/{connection.username}"),
                              ("post", f"/api/v1/orgs/{connection.username}/access-token")):

@@ -56,7 +56,7 @@ def _environment(database_url: str, redis_url: str, port: int, sim_url: str) -> 
         "ALLOWED_HOSTS": "127.0.0.1,localhost", "PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
         "DATABASE_URL": database_url, "DATABASE_CONN_MAX_AGE": "600", "REDIS_URL": redis_url,
         "REDIS_CACHE_URL": redis_url, "EMAIL_HOST": "localhost", "PORTAL_ENCRYPTION_KEYS": keyring,
-        "PORTAL_SALESFORCE_ALLOWED_HOSTS": sim_url, "PORTAL_API_RATE_LIMIT_PER_MINUTE": "1000000000",
+        "PORTAL_SALESFORCE_ALLOWED_HOSTS": sim_url, "PORTAL_HANDOUT_RATE_PER_MINUTE": "1000000000",
         "PORTAL_SSL_REDIRECT": "false", "PORTAL_LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "portal.settings",
         "PORTAL_RUN_DIR": tempfile.mkdtemp(prefix="bench-api-"),
     }

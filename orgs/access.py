@@ -172,6 +172,28 @@ def access_for_service_token(*, token) -> dict[int, Access]:
                                  service_token=token).values_list("connection_id", "level")}
 
 
+def token_holders(*, team, user_ids=None, connection_ids=None, service_token_ids=None) -> set[tuple[str, int, int]]:
+    """Who may be handed an access token for which connection: {("user", user id, connection id)} for members with
+    target level or more, {("service", token id, connection id)} for active service tokens with such a grant.
+    `user_ids` / `service_token_ids`: None means all of them, [] none. Compared before and after a write, the pairs
+    that disappeared are the connections whose handed-out tokens must be revoked (orgs/services/revocation.py)."""
+    holders: set[tuple[str, int, int]] = set()
+    if user_ids is None or user_ids:
+        holders |= {("user", uid, cid) for (uid, cid), access in
+                    effective_access(team=team, user_ids=user_ids, connection_ids=connection_ids).items()
+                    if access.can_target}
+    if service_token_ids is None or service_token_ids:
+        grants = Grant.objects.filter(team=team, subject_type=Grant.Subject.SERVICE_TOKEN, level__gte=Level.TARGET)
+        if connection_ids is not None:
+            grants = grants.filter(connection_id__in=connection_ids)
+        if service_token_ids is not None:
+            grants = grants.filter(service_token_id__in=service_token_ids)
+        for grant in grants.select_related("service_token"):
+            if grant.service_token.is_active:
+                holders.add(("service", grant.service_token_id, grant.connection_id))
+    return holders
+
+
 # -- the funnel for pages ----------------------------------------------------------------------------------------------
 
 def connection_level(membership: Membership, connection):

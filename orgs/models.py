@@ -192,6 +192,7 @@ class OrgConnection(SecretsModel):
         CONNECTED = "connected", "Connected"
         DEGRADED = "degraded", "Degraded"
         NEEDS_REAUTH = "needs_reauth", "Needs re-authorization"
+        CHECK_NEEDED = "check_needed", "Refresh interrupted, check needed"
 
     team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="connections")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="org_connections")
@@ -209,6 +210,9 @@ class OrgConnection(SecretsModel):
     api_version = models.CharField(max_length=8, blank=True)
     refresh_token = SealedField()
     access_token = SealedField()
+    # The access token the last refresh replaced: it stays valid at Salesforce while it is used, so a revocation
+    # after an access change revokes it too (orgs/services/revocation.py).
+    previous_access_token = SealedField()
     access_token_issued_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=14, choices=Status.choices, default=Status.CONNECTED)
     status_reason = models.CharField(max_length=500, blank=True)
@@ -216,6 +220,8 @@ class OrgConnection(SecretsModel):
     last_error_at = models.DateTimeField(null=True, blank=True)
     refresh_failures = models.PositiveIntegerField(default=0)  # consecutive transient failures (back-off)
     reauth_notified_at = models.DateTimeField(null=True, blank=True)  # one email per needs-reauth episode
+    # "In flight since": committed before a refresh token is presented, cleared with the result (refresh.py).
+    refresh_started_at = models.DateTimeField(null=True, blank=True)
     dev_hub = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="scratch_connections")  # for scratch orgs created through a hub
     created_at = models.DateTimeField(default=timezone.now)
@@ -244,6 +250,38 @@ class OrgConnection(SecretsModel):
     def is_sensitive(self) -> bool:
         """Production orgs and Dev Hubs: the team's sharing policy may reserve sharing them to admins."""
         return self.is_devhub or self.kind == self.Kind.PRODUCTION
+
+
+class PendingRevocation(SecretsModel):
+    """A token the portal must revoke at Salesforce: a disconnected org's refresh token, or access tokens handed out
+    before an access change. The token is sealed here so that it never travels in a task argument or the broker;
+    the revocation task reads the row by id and deletes it when Salesforce answered (orgs/services/revocation.py)."""
+
+    class Purpose(models.TextChoices):
+        DISCONNECT = "disconnect", "Disconnect"
+        ACCESS_CHANGE = "access_change", "Access change"
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    connection = models.ForeignKey("OrgConnection", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")  # gone after a disconnect
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    token_kind = models.CharField(max_length=8)  # "refresh" or "access"
+    token = SealedField()
+    instance_url = models.CharField(max_length=255)
+    username = models.CharField(max_length=255)
+    org_id = models.CharField(max_length=18)
+    reason = models.CharField(max_length=200, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.token_kind} token of {self.username} ({self.get_purpose_display()})"
 
 
 class OrgAlias(models.Model):

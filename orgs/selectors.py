@@ -33,6 +33,8 @@ def health_for_member(*, membership) -> dict:
         "total": len(connections),
         "needs_reauth": [(c, mine[c.id].can_manage) for c in connections
                          if c.status == OrgConnection.Status.NEEDS_REAUTH],
+        "check_needed": [(c, mine[c.id].can_manage) for c in connections
+                         if c.status == OrgConnection.Status.CHECK_NEEDED],
         "degraded": [c for c in connections if c.status == OrgConnection.Status.DEGRADED],
         "scratch_expiring": list(ScratchOrg.objects.filter(dev_hub_id__in=list(mine), status="Active",
                                                            deleted_at__isnull=True, expiration_date__lte=horizon)

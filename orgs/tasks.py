@@ -8,6 +8,7 @@ import logging
 import random
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 
 from orgs.models import OrgConnection
@@ -19,6 +20,7 @@ from orgs.services.refresh import (
     connection_refresh,
     connections_refresh_batch,
 )
+from orgs.services.revocation import RevocationPendingError, connection_tokens_revoke, pending_revocation_retry
 from orgs.services.scratch import PENDING, scratch_org_poll
 from orgs.services.sweeps import connections_refresh_sweep, inventory_sweep
 
@@ -31,6 +33,19 @@ RETRY = {
     "retry_jitter": True,
     "max_retries": 8,
     "dont_autoretry_for": (ReauthorizationRequiredError,),
+    "acks_late": True,
+}
+
+
+# Revocations: retried while Salesforce is unreachable (10 s, 20 s, … capped at 300 s, full jitter), at most
+# PORTAL_REVOCATION_MAX_RETRIES times; the last attempt records the outcome "failed" instead of raising.
+REVOKE_RETRY = {
+    "bind": True,
+    "autoretry_for": (RevocationPendingError, OperationalError),
+    "retry_backoff": 10,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": settings.PORTAL_REVOCATION_MAX_RETRIES,
     "acks_late": True,
 }
 
@@ -104,3 +119,17 @@ def scratch_org_poll_task(self, scratch_id: int) -> None:
         return  # the Dev Hub needs reconnecting; recorded by the service
     if status in PENDING:
         raise self.retry(countdown=min(2 ** min(self.request.retries + 1, 5), 30))
+
+
+@shared_task(**REVOKE_RETRY)
+def connection_tokens_revoke_task(self, connection_id: int, reason: str, since: float | None = None) -> None:
+    """Access to a connection was reduced: revoke every access token handed out for it before `since` (a time
+    stamp) and make the next hand-out mint a fresh one. The tokens themselves never travel in the message."""
+    connection_tokens_revoke(connection_id=connection_id, reason=reason, since=since,
+                             last_attempt=self.request.retries >= self.max_retries)
+
+
+@shared_task(**REVOKE_RETRY)
+def pending_revocation_task(self, revocation_id: int) -> None:
+    """Retry revoking one stashed token (a disconnected org's) at Salesforce; the row holds the sealed token."""
+    pending_revocation_retry(revocation_id=revocation_id, last_attempt=self.request.retries >= self.max_retries)

@@ -31,6 +31,7 @@ urlpatterns = [
     path(ORG + "rename/", connections.org_rename, name="org_rename"),
     path(ORG + "default/", connections.org_default, name="org_default"),
     path(ORG + "reconnect/", connections.org_reconnect, name="org_reconnect"),
+    path(ORG + "check/", connections.org_check, name="org_check"),
     path(ORG + "disconnect/", connections.org_disconnect, name="org_disconnect"),
     # hand-outs
     path(ORG + "token/", handout.org_token, name="token"),

@@ -73,6 +73,17 @@ def _admins(name: str) -> list[tuple[str, str]]:
     return admins
 
 
+def _parse_networks(name: str, items: list[str]) -> tuple:
+    networks = []
+    for item in items:
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise _ConfigError(f"{name}: {item!r} is not an IP address or network (e.g. 10.0.0.1 or 10.0.0.0/24)") \
+                from None
+    return tuple(networks)
+
+
 def _is_loopback(host: str) -> bool:
     if host in {"localhost", "testserver"}:
         return True
@@ -220,11 +231,36 @@ try:
     PORTAL_INVENTORY_EVERY = _env_int("PORTAL_INVENTORY_EVERY", 900)  # seconds between Dev Hub inventory syncs
     PORTAL_SCRATCH_EXPIRY_NOTICE_DAYS = _env_int("PORTAL_SCRATCH_EXPIRY_NOTICE_DAYS", 3)
     PORTAL_SCRATCH_CREATE_TIMEOUT = _env_int("PORTAL_SCRATCH_CREATE_TIMEOUT", 900)  # seconds to wait for Active
-    # The REST API: access-token hand-outs per API token per minute.
-    PORTAL_API_RATE_LIMIT_PER_MINUTE = _env_int("PORTAL_API_RATE_LIMIT_PER_MINUTE", 120)
-    # Handing out or revealing a token, connecting an org, changing a role: an authentication within this many seconds
-    # (portal/accounts/reauth.py), else allauth's re-authentication page first.
-    PORTAL_REAUTHENTICATION_SECONDS = _env_int("PORTAL_REAUTHENTICATION_SECONDS", 300)
+    # Access-token hand-outs per principal per minute, shared by every channel (REST API, "Get access token",
+    # "Open in Salesforce"): a member's personal tokens and their web session share one budget; each service token
+    # has its own. PORTAL_API_RATE_LIMIT_PER_MINUTE is the former name, still read when the new one is unset.
+    PORTAL_HANDOUT_RATE_PER_MINUTE = _env_int("PORTAL_HANDOUT_RATE_PER_MINUTE",
+                                              _env_int("PORTAL_API_RATE_LIMIT_PER_MINUTE", 120))
+    # API tokens: live personal tokens per user (all teams), live service tokens per team, lifetime in days
+    # (default and maximum), and days before expiry to email a warning.
+    PORTAL_MAX_API_TOKENS_PER_USER = _env_int("PORTAL_MAX_API_TOKENS_PER_USER", 10)
+    PORTAL_MAX_SERVICE_TOKENS_PER_TEAM = _env_int("PORTAL_MAX_SERVICE_TOKENS_PER_TEAM", 50)
+    PORTAL_API_TOKEN_DEFAULT_DAYS = _env_int("PORTAL_API_TOKEN_DEFAULT_DAYS", 90)
+    PORTAL_API_TOKEN_MAX_DAYS = _env_int("PORTAL_API_TOKEN_MAX_DAYS", 365)
+    PORTAL_API_TOKEN_EXPIRY_WARNING_DAYS = _env_int("PORTAL_API_TOKEN_EXPIRY_WARNING_DAYS", 7)
+    if not 1 <= PORTAL_API_TOKEN_DEFAULT_DAYS <= PORTAL_API_TOKEN_MAX_DAYS:
+        raise _ConfigError("PORTAL_API_TOKEN_DEFAULT_DAYS must be between 1 and PORTAL_API_TOKEN_MAX_DAYS")
+    # Every sensitive write (hand-outs, API tokens, apps and secrets, keys, grants, roles, removals, scratch orgs):
+    # an authentication within this many seconds, with the member's strongest factor (portal/accounts/reauth.py),
+    # else allauth's re-authentication page first.
+    PORTAL_REAUTHENTICATION_SECONDS = _env_int("PORTAL_REAUTHENTICATION_SECONDS", 600)
+    # The Django admin at /admin/ (its sign-in goes through the portal's login, with MFA). Off in production unless
+    # switched on.
+    PORTAL_ADMIN_ENABLED = _env_bool("PORTAL_ADMIN_ENABLED", DEBUG)
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: comma-separated addresses or networks
+    # (portal/lib/http.py). Empty: every client is its own peer address, whatever the headers say.
+    PORTAL_TRUSTED_PROXIES = _parse_networks("PORTAL_TRUSTED_PROXIES", _env_list("PORTAL_TRUSTED_PROXIES"))
+    # Revoking tokens at Salesforce after an access change or a disconnect: retries while it is unreachable.
+    PORTAL_REVOCATION_MAX_RETRIES = _env_int("PORTAL_REVOCATION_MAX_RETRIES", 8)
+    # "Open in Salesforce": fall back to posting the access token to frontdoor.jsp when a single-use URL can't be had.
+    PORTAL_FRONTDOOR_FORM_FALLBACK = _env_bool("PORTAL_FRONTDOOR_FORM_FALLBACK", False)
+    # PostgreSQL unreachable: pages and the API answer 503 with this Retry-After (seconds) instead of a 500.
+    PORTAL_OUTAGE_RETRY_AFTER = _env_int("PORTAL_OUTAGE_RETRY_AFTER", 30)
     PORTAL_INVITATION_DAYS = _env_int("PORTAL_INVITATION_DAYS", 7)
     # CI OIDC token exchange (orgs/services/oidc.py). Known issuers' URLs (GitHub Actions, GitLab.com); extra
     # issuer hosts allowed besides public https ones (same format as PORTAL_SALESFORCE_ALLOWED_HOSTS).
@@ -275,6 +311,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "portal.health.HealthCheckMiddleware",  # first: probes use internal hosts and plain HTTP
+    "portal.lib.http.UntrustedProxyHeadersMiddleware",  # before anything reads X-Forwarded-Proto
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "orgs.api.middleware.ApiShortcutMiddleware",  # /api/v1/: bearer tokens, no browser session machinery
@@ -357,6 +394,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if _env_bool("PORTAL_BEHIND_PROXY", False):
+    # Believed only from PORTAL_TRUSTED_PROXIES: portal.lib.http.UntrustedProxyHeadersMiddleware drops the header
+    # from any other peer before Django reads it.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = False
 
@@ -375,9 +414,8 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Org Portal] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PORTAL_HTTPS else "http"
 ACCOUNT_PRESERVE_USERNAME_CASING = False
 ACCOUNT_REAUTHENTICATION_TIMEOUT = PORTAL_REAUTHENTICATION_SECONDS
-# allauth's rate limits stay at their defaults (login failures, signups, password resets, confirmations).
-# Behind a reverse proxy, set PORTAL_TRUSTED_PROXY_COUNT so the client IP is not taken from a spoofable header.
-ALLAUTH_TRUSTED_PROXY_COUNT = int(os.environ.get("PORTAL_TRUSTED_PROXY_COUNT", "0") or 0)
+# allauth's rate limits stay at their defaults (login failures, signups, password resets, confirmations). They key
+# on the client address from AccountAdapter.get_client_ip: X-Forwarded-For only from PORTAL_TRUSTED_PROXIES.
 
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Org Portal"
@@ -463,6 +501,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "scratch-expiry-notices": {
         "task": "orgs.tasks.scratch_expiry_notify_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
+    "api-token-expiry-warnings": {
+        "task": "portal.accounts.tasks.api_tokens_warn_expiring_task",
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
     },

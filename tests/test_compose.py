@@ -191,7 +191,7 @@ def test_web_trusts_only_the_edge_gateway_as_its_proxy():
     assert trusted == [str(gateway)]  # one address, not a network
     assert environment["FORWARDED_ALLOW_IPS"] == str(gateway)
     assert environment["PORTAL_BEHIND_PROXY"] == "true"
-    assert environment["PORTAL_TRUSTED_PROXY_COUNT"] == "1"
+    assert "PORTAL_TRUSTED_PROXY_COUNT" not in environment  # retired: the trusted addresses decide
     # One setting moves all of them together.
     moved = compose.load(_env(PORTAL_EDGE_SUBNET="10.99.0.0/24", PORTAL_EDGE_GATEWAY="10.99.0.1"))
     assert moved["services"]["web"]["environment"]["PORTAL_TRUSTED_PROXIES"] == "10.99.0.1"

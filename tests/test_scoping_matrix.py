@@ -364,7 +364,7 @@ def _classify(response) -> str:
 def _stub_outside_calls(monkeypatch):
     """Allowed POSTs reach their service; the two that would call Salesforce are stubbed (the DB part is rolled
     back anyway)."""
-    monkeypatch.setattr("orgs.services.connections.connection_disconnect", lambda **kwargs: None)
+    monkeypatch.setattr("orgs.services.connections.connection_disconnect", lambda **kwargs: "revoked")
     monkeypatch.setattr("orgs.services.scratch.scratch_org_delete", lambda **kwargs: None)
 
 

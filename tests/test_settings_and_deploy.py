@@ -59,6 +59,7 @@ def test_deploy_check_passes_with_production_settings():
         ({}, ["PORTAL_ENCRYPTION_KEYS"], "PORTAL_ENCRYPTION_KEYS"),
         ({"PORTAL_ENCRYPTION_KEYS": "k1:tooshort"}, [], "PORTAL_ENCRYPTION_KEYS"),
         ({"PORTAL_OPEN_SIGNUP": "maybe"}, [], "PORTAL_OPEN_SIGNUP"),
+        ({"PORTAL_API_TOKEN_DEFAULT_DAYS": "400"}, [], "PORTAL_API_TOKEN_DEFAULT_DAYS"),
     ],
 )
 def test_unsafe_production_setting_stops_startup_with_one_line(overrides, drop, named):
@@ -104,3 +105,20 @@ def test_healthz_answers_any_host_over_plain_http(client, db, settings):
     response = client.get("/healthz", HTTP_HOST="10.1.2.3:8000")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
     assert response["Cache-Control"] == "no-store"
+
+
+def _handout_rate(tmp_path, **env_vars) -> str:
+    env = clean_env()
+    env.update({"DEBUG": "true", "PORTAL_RUN_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "portal.settings"})
+    env.update(env_vars)
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-v", "0", "-c",
+                             "from django.conf import settings as s; print(s.PORTAL_HANDOUT_RATE_PER_MINUTE)"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_the_handout_rate_setting_reads_its_former_name_too(tmp_path):
+    assert _handout_rate(tmp_path) == "120"
+    assert _handout_rate(tmp_path, PORTAL_API_RATE_LIMIT_PER_MINUTE="7") == "7"
+    assert _handout_rate(tmp_path, PORTAL_API_RATE_LIMIT_PER_MINUTE="7", PORTAL_HANDOUT_RATE_PER_MINUTE="9") == "9"

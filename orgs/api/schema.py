@@ -36,7 +36,7 @@ ORG = {
         "is_devhub": {"type": "boolean"},
         "instance_url": {"type": "string", "format": "uri"},
         "api_version": {"type": "string"},
-        "status": {"type": "string", "enum": ["connected", "degraded", "needs_reauth"]},
+        "status": {"type": "string", "enum": ["connected", "degraded", "needs_reauth", "check_needed"]},
         "status_reason": {"type": "string"},
         "flow": {"type": "string", "enum": ["web", "jwt"]},
         "is_default_org": {"type": "boolean"},

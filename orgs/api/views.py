@@ -7,8 +7,9 @@
 
 Errors are `{"error": code, "message": text}`: 401 missing/bad token, 403 visible but not targetable, 404 unknown or
 invisible (the same answer), 405 wrong method, 409 needs re-authorization (or an ambiguous org id), 429 rate limit
-(with `Retry-After`), 503 Salesforce unreachable. The way in (token, org, level) is `orgs.api.authentication`;
-every permission decision is the org funnel's (`orgs.access`); hand-outs are `orgs.services.handout` (audited).
+(per member or service token, shared with the web hand-outs; with `Retry-After`), 503 Salesforce unreachable. The
+way in (token, org, level) is `orgs.api.authentication`; every permission decision is the org funnel's
+(`orgs.access`); hand-outs are `orgs.services.handout` (audited, rate-limited).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import time
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -31,12 +31,9 @@ from orgs.models import OrgConnection, TrustPolicy
 from orgs.services import oidc
 from orgs.services.handout import HandOutError, connection_token_hand_out
 from portal.accounts.services import ServiceError
-from portal.lib.cache import count_hit
 from portal.lib.http import client_ip
 
 log = logging.getLogger(__name__)
-
-RATE_WINDOW_SECONDS = 60
 
 
 def _json(data, status: int = 200, headers: dict | None = None) -> JsonResponse:
@@ -82,16 +79,6 @@ def api_view(*methods: str, authenticated: bool = True):
     return decorator
 
 
-def _rate_limit(token) -> int | None:
-    """Count one hand-out for the token in the current minute; seconds to wait when over the limit, else None."""
-    limit = settings.PORTAL_API_RATE_LIMIT_PER_MINUTE
-    now = time.time()
-    window = int(now // RATE_WINDOW_SECONDS)
-    if count_hit(f"api-rate:{token.pk}:{window}", RATE_WINDOW_SECONDS + 5) > limit:
-        return max(1, int(RATE_WINDOW_SECONDS - now % RATE_WINDOW_SECONDS) + 1)
-    return None
-
-
 def org_json(connection, level_access, alias) -> dict:
     return {
         "alias": alias.alias if alias else None,
@@ -126,18 +113,14 @@ def org_detail(request, token, ident):
 @sensitive_variables()
 @api_view("POST")
 def org_access_token(request, token, ident):
-    wait = _rate_limit(token)
-    if wait is not None:
-        return api_error(429, "rate_limited", f"Too many access-token requests for this API token (limit "
-                         f"{settings.PORTAL_API_RATE_LIMIT_PER_MINUTE} a minute). Retry in {wait} s.",
-                         headers={"Retry-After": str(wait)})
     connection, _, alias = resolve(token, ident, need=access.Level.TARGET)
     try:
         issued = connection_token_hand_out(team=token.team, connection=connection, user=token.user,
                                            api_token=token, alias=alias.alias if alias else "",
                                            ip=client_ip(request), purpose="api")
     except HandOutError as exc:
-        return api_error(exc.status, exc.code, str(exc))
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return api_error(exc.status, exc.code, str(exc), headers=headers)
     return _json({
         "access_token": issued.access_token,
         "instance_url": issued.instance_url,

@@ -76,6 +76,9 @@ __all__ = [
 AUTHORIZE_PATH = "/services/oauth2/authorize"
 TOKEN_PATH = "/services/oauth2/token"
 REVOKE_PATH = "/services/oauth2/revoke"
+SINGLE_ACCESS_PATH = "/services/oauth2/singleaccess"
+FRONTDOOR_PATH = "/secur/frontdoor.jsp"
+INTROSPECT_PATH = "/services/oauth2/introspect"
 USERINFO_PATH = "/services/oauth2/userinfo"
 VERSIONS_PATH = "/services/data/"
 
@@ -314,6 +317,45 @@ class SalesforceClient:
         if response.status_code != 200:
             _oauth_body(response, flow="revoke", sent=(token,))
             raise ProtocolError(f"Salesforce answered the revoke request with HTTP {response.status_code}.")
+
+    def single_access_url(self, *, instance_url: str, access_token: str, start_path: str | None = None) -> str:
+        """A single-use, short-lived `frontdoor.jsp?otp=…` URL for the access token's user (the UI Bridge API,
+        what `sf org open` uses since August 2025). The answer must point at a trusted Salesforce host's
+        /secur/frontdoor.jsp; the access token itself never appears in it."""
+        form = {"redirect_uri": start_path} if start_path else None
+        response = self._send(
+            "POST",
+            self._base(instance_url) + SINGLE_ACCESS_PATH,
+            data=form,
+            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+        )
+        body = _rest_body(response, sent=(access_token,))
+        uri = body.get("frontdoor_uri") if isinstance(body, dict) else None
+        if not isinstance(uri, str):
+            raise ProtocolError("Salesforce's single-access answer has no frontdoor_uri.")
+        parts = urlsplit(uri)
+        base = validate_salesforce_url(f"{parts.scheme}://{parts.netloc}", allowed=self._allowed)
+        if parts.path != FRONTDOOR_PATH or not parts.query or parts.fragment or access_token in uri:
+            raise ProtocolError("Salesforce's single-access answer is not a frontdoor.jsp URL.")
+        return f"{base}{parts.path}?{parts.query}"
+
+    def introspect_active(
+        self, *, base_url: str, client_id: str, client_secret: str | None, token: str, token_type_hint: str
+    ) -> bool:
+        """Token introspection (RFC 7662): is `token` still active? Asks about the token; it is not a grant, so a
+        refresh token is not *used* (docs/workers.md, interrupted refreshes)."""
+        form = {"token": token, "token_type_hint": token_type_hint, "client_id": client_id}
+        if client_secret is not None:
+            form["client_secret"] = client_secret
+        response = self._send(
+            "POST", self._base(base_url) + INTROSPECT_PATH, data=form, headers={"Accept": "application/json"}
+        )
+        body = _oauth_body(response, flow="introspect", sent=(token, client_secret))
+        if response.status_code != 200 or not isinstance(body, dict) or not isinstance(body.get("active"), bool):
+            raise ProtocolError(
+                f"Salesforce's introspection endpoint answered HTTP {response.status_code} unexpectedly."
+            )
+        return body["active"]
 
     def _token(
         self,

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from django.views.decorators.debug import sensitive_variables
 
 from orgs import salesforce
+from orgs.access import connection_level
 from orgs.models import ConnectedApp, OrgConnection
 from orgs.services.apps import callback_url, with_app_secret
 from orgs.services.client import login_url_validate, revoke_quietly, sf_client
@@ -130,21 +131,50 @@ def connect_complete(*, flow: ConnectFlow, user: User, code: str | None, error: 
             redirect_uri=callback_url(), code_verifier=flow.verifier()))
     except salesforce.SalesforceError as exc:
         raise _failed(membership, app, exc, ip) from None
+    reconnect = None
+    if flow.reconnect:
+        try:
+            reconnect = _reconnect_target(membership, flow.reconnect, tokens)
+        except ConnectError as exc:
+            revoke_quietly(client, base_url=tokens.instance_url, token=tokens.refresh_token or tokens.access_token)
+            audit_record(team=membership.team, actor=user, kind=Kind.ORG_CONNECT_FAILED, subject=app.name, ip=ip,
+                         data={"error": "reconnect refused", "why": str(exc)[:300]})
+            raise
     try:
         facts = fetch_org_facts(client, tokens)
     except salesforce.SalesforceError as exc:
         # Don't leave an approval behind at Salesforce (only five are kept per user and app).
         revoke_quietly(client, base_url=tokens.instance_url, token=tokens.refresh_token or tokens.access_token)
         raise _failed(membership, app, exc, ip) from None
-    connection, created, superseded = connection_upsert(
-        membership=membership, app=app, flow=OrgConnection.Flow.WEB, login_url=flow.login_url, facts=facts,
-        alias=flow.alias, ip=ip)
+    try:
+        connection, created, superseded = connection_upsert(
+            membership=membership, app=app, flow=OrgConnection.Flow.WEB, login_url=flow.login_url, facts=facts,
+            alias=flow.alias, ip=ip, reconnect=reconnect)
+    except ServiceError:
+        revoke_quietly(client, base_url=tokens.instance_url, token=tokens.refresh_token or tokens.access_token)
+        raise
     if superseded and superseded != tokens.refresh_token:
         reason = revoke_quietly(client, base_url=connection.instance_url, token=superseded)
         if reason:
             audit_record(team=membership.team, actor=user, kind=Kind.ORG_REVOKE_FAILED, subject=connection.username,
                          ip=ip, data={"why": reason, "token": "superseded refresh token"})
     return connection, created
+
+
+def _reconnect_target(membership: Membership, code: str, tokens: salesforce.TokenResponse) -> OrgConnection:
+    """The connection a Reconnect was started from, if the member still manages it and the sign-in was to its org."""
+    connection = OrgConnection.objects.filter(team=membership.team, code=code).first()
+    access = connection_level(membership, connection) if connection is not None else None
+    if access is None:
+        raise ConnectError("The org you were reconnecting is no longer in the portal. Connect it again from "
+                           "“Connect an org”.")
+    if not access.can_manage:
+        raise ConnectError("You no longer manage the org you were reconnecting. Nothing was changed.")
+    if (tokens.org_id or "")[:15] != connection.org_id[:15]:
+        raise ConnectError(f"You signed in to a different Salesforce org ({tokens.org_id}) than the one you are "
+                           f"reconnecting, {connection.username} ({connection.org_id}). Sign in as a user of that "
+                           "org; nothing was changed.")
+    return connection
 
 
 def _authorize_error(membership, app, error: str, description: str | None, ip) -> ConnectError:

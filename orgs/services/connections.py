@@ -16,10 +16,9 @@ from django.views.decorators.debug import sensitive_variables
 
 from orgs import salesforce
 from orgs.models import ConnectedApp, OrgAlias, OrgConnection
-from orgs.services.client import revoke_quietly, sf_client
+from orgs.services import revocation
 from portal.accounts.models import AuditEvent, Membership, User
 from portal.accounts.services import ServiceError, audit_record
-from portal.lib import crypto
 
 log = logging.getLogger(__name__)
 Kind = AuditEvent.Kind
@@ -52,14 +51,29 @@ def fetch_org_facts(client: salesforce.SalesforceClient, tokens: salesforce.Toke
 @transaction.atomic
 def connection_upsert(*, membership: Membership, app: ConnectedApp, flow: str, login_url: str, facts: OrgFacts,
                       alias: str = "", dev_hub: OrgConnection | None = None, ip: str | None = None,
-                      audit_data: dict | None = None) -> tuple[OrgConnection, bool, str | None]:
+                      audit_data: dict | None = None, reconnect: OrgConnection | None = None
+                      ) -> tuple[OrgConnection, bool, str | None]:
     """Create or update (never duplicate) the member's connection for one Salesforce user, with fresh tokens, and
     give the member an alias for it. Returns (connection, created, the superseded refresh token or None).
-    Used by the web flow, JWT connections and scratch orgs created through the portal."""
+    Used by the web flow, JWT connections and scratch orgs created through the portal.
+
+    `reconnect`: the connection a Reconnect was started from. It is updated in place (same id, owner, grants,
+    aliases and history) even when another user of the same org signed in; the caller checked the org id."""
     tokens, identity, org = facts.tokens, facts.identity, facts.org
-    connection = (OrgConnection.objects.select_for_update()
-                  .filter(team=membership.team, owner=membership.user, org_id=tokens.org_id,
-                          user_id=tokens.user_id).first())
+    previous_username = None
+    if reconnect is not None:
+        connection = OrgConnection.objects.select_for_update().get(pk=reconnect.pk)
+        if (OrgConnection.objects.filter(team=connection.team, owner_id=connection.owner_id, org_id=tokens.org_id,
+                                         user_id=tokens.user_id).exclude(pk=connection.pk).exists()):
+            raise ServiceError(f"{identity.username} is already connected as another org of the same owner; "
+                               "reconnect that one instead. Nothing was changed.")
+        if connection.user_id != tokens.user_id:
+            previous_username = connection.username
+        connection.user_id = tokens.user_id
+    else:
+        connection = (OrgConnection.objects.select_for_update()
+                      .filter(team=membership.team, owner=membership.user, org_id=tokens.org_id,
+                              user_id=tokens.user_id).first())
     created = connection is None
     superseded = None
     if created:
@@ -68,6 +82,7 @@ def connection_upsert(*, membership: Membership, app: ConnectedApp, flow: str, l
     else:
         superseded = connection.reveal("refresh_token")
     was_reauth = not created and connection.status != OrgConnection.Status.CONNECTED
+    was_status = connection.get_status_display().lower() if was_reauth else ""
     connection.app, connection.flow = app, flow
     connection.username, connection.org_name = identity.username, org.name
     connection.kind, connection.edition, connection.is_devhub = org.kind, org.organization_type, facts.is_devhub
@@ -80,6 +95,7 @@ def connection_upsert(*, membership: Membership, app: ConnectedApp, flow: str, l
     connection.last_refresh_at = timezone.now()
     connection.status, connection.status_reason = OrgConnection.Status.CONNECTED, ""
     connection.refresh_failures, connection.reauth_notified_at = 0, None
+    connection.refresh_started_at = None  # a fresh token family: no interrupted refresh is pending any more
     connection.save()
     row = OrgAlias.objects.filter(user=membership.user, connection=connection).first()
     if row is None:
@@ -89,7 +105,9 @@ def connection_upsert(*, membership: Membership, app: ConnectedApp, flow: str, l
                "type": connection.type_label, "instance_url": connection.instance_url, "flow": flow,
                **(audit_data or {})}
     if was_reauth:
-        details["recovered_from"] = "needs re-authorization"
+        details["recovered_from"] = was_status
+    if previous_username:
+        details["previous_username"] = previous_username
     audit_record(team=membership.team, actor=membership.user,
                  kind=Kind.ORG_CONNECTED if created else Kind.ORG_RECONNECTED, subject=row.alias, ip=ip,
                  data=details)
@@ -154,19 +172,20 @@ def org_alias_set_default(*, alias: OrgAlias, which: str, ip: str | None = None)
 
 # -- disconnecting -----------------------------------------------------------------------------------------------------
 
-def connection_disconnect(*, actor: User, connection: OrgConnection, ip: str | None = None) -> None:
-    """Revoke the token at Salesforce, then delete the connection. A transient revoke failure is recorded in the
-    audit log and the local delete still happens (the token is then only held by Salesforce)."""
-    try:
-        token = connection.reveal("refresh_token") or connection.reveal("access_token")
-    except crypto.DecryptionError:
-        token = None
-    reason = revoke_quietly(sf_client(), base_url=connection.instance_url, token=token)
+def connection_disconnect(*, actor: User, connection: OrgConnection, ip: str | None = None) -> str:
+    """Delete the connection now and revoke its token at Salesforce: the token is stashed sealed in a pending row in
+    the same transaction, a first revoke is tried at once, and a transient failure is retried by a Celery task
+    (orgs/services/revocation.py). Returns the outcome: "revoked", "pending-retry", "failed" or "nothing-to-revoke";
+    every attempt is audited (`org.token_revoked`)."""
     with transaction.atomic():
-        OrgConnection.objects.filter(pk=connection.pk).delete()
-        if reason:
-            audit_record(team=connection.team, actor=actor, kind=Kind.ORG_REVOKE_FAILED,
-                         subject=connection.username, ip=ip, data={"why": reason})
+        locked = OrgConnection.objects.select_for_update(of=("self",)).filter(pk=connection.pk).first()
+        if locked is None:
+            return revocation.NOTHING  # disconnected meanwhile
+        pending = revocation.connection_disconnect_revoke(connection=locked, actor=actor)
+        OrgConnection.objects.filter(pk=locked.pk).delete()
         audit_record(team=connection.team, actor=actor, kind=Kind.ORG_DISCONNECTED, subject=connection.username,
-                     ip=ip, data={"org_id": connection.org_id, "revoked": reason is None and token is not None})
-
+                     ip=ip, data={"org_id": connection.org_id,
+                                  "revocation": "pending" if pending else revocation.NOTHING})
+    return revocation.disconnect_revocations_run(revocation_ids=pending, team=connection.team,
+                                                 username=connection.username, org_id=connection.org_id,
+                                                 actor=actor, ip=ip)

@@ -4,6 +4,10 @@ The caller has already asked the org funnel (`orgs.access`) whether the user or 
 connection. The token comes from `orgs.services.refresh` (the encrypted cache while fresh, else a refresh or a JWT
 mint under the connection's row lock). The audit log keeps who, which org, which API token, the address and only
 a hash of the token.
+
+Every hand-out first takes one unit of its principal's budget (`handout_rate_limit`): a member's web hand-outs and
+their personal API tokens share one budget, each service token has its own; `PORTAL_HANDOUT_RATE_PER_MINUTE` a
+minute, then 429 with a `retry_after`. One Redis round trip, no SQL.
 """
 
 from __future__ import annotations
@@ -12,12 +16,16 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
+from orgs import salesforce
 from orgs.models import OrgConnection
 from orgs.services import refresh
+from orgs.services.client import sf_client
 from portal.accounts.models import ApiToken, AuditEvent, User
 from portal.accounts.services import ServiceError, audit_record
+from portal.lib.ratelimit import rate_limit_hit
 
 Kind = AuditEvent.Kind
 
@@ -33,11 +41,32 @@ class HandOut:
 
 
 class HandOutError(ServiceError):
-    """`status` 409: the connection needs re-authorization; 503: Salesforce is unreachable."""
+    """`status` 409: the connection needs re-authorization; 429: over the hand-out rate limit (`retry_after`
+    seconds); 503: Salesforce is unreachable."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None):
         super().__init__(message)
-        self.status, self.code = status, code
+        self.status, self.code, self.retry_after = status, code, retry_after
+
+
+def handout_principal(*, user: User | None, api_token: ApiToken | None) -> str:
+    """Whose budget a hand-out takes: the service token for service tokens, else the member (personal tokens and
+    the web share it, so more tokens do not mean more hand-outs)."""
+    if api_token is not None and api_token.kind == ApiToken.Kind.SERVICE:
+        return f"service-token:{api_token.pk}"
+    if user is not None:
+        return f"user:{user.pk}"
+    return f"api-token:{api_token.pk}"
+
+
+def handout_rate_limit(*, user: User | None, api_token: ApiToken | None = None) -> None:
+    """Take one hand-out from the principal's budget; HandOutError(429) with `retry_after` when it is spent."""
+    limit = settings.PORTAL_HANDOUT_RATE_PER_MINUTE
+    wait = rate_limit_hit(f"handout:{handout_principal(user=user, api_token=api_token)}", limit=limit, window=60)
+    if wait is not None:
+        who = "this service token" if api_token is not None and api_token.kind == ApiToken.Kind.SERVICE else "you"
+        raise HandOutError(429, "rate_limited", f"Too many access-token requests by {who} (limit {limit} a minute, "
+                                                f"web and API together). Retry in {wait} s.", retry_after=wait)
 
 
 def token_fingerprint(access_token: str) -> str:
@@ -52,9 +81,13 @@ def connection_token_hand_out(*, team, connection: OrgConnection, user: User | N
     """An access token for a connection the caller may target (the caller checked that through orgs.access).
 
     Served from the encrypted cache while valid, else refreshed or minted by `orgs.services.refresh`. Audited with who,
-    which org, which API token, the address and only a hash of the token."""
+    which org, which API token, the address and only a hash of the token. Rate-limited per principal first
+    (`handout_rate_limit`)."""
+    handout_rate_limit(user=user, api_token=api_token)
     try:
         issued = refresh.connection_access_token(connection_id=connection.pk, connection=connection)
+    except refresh.CheckNeededError as exc:
+        raise HandOutError(409, "check_needed", f"The connection “{alias or connection.username}”: {exc}") from None
     except refresh.ReauthorizationRequiredError as exc:
         raise HandOutError(409, "needs_reauth", f"The connection “{alias or connection.username}” needs "
                                                 f"re-authorization: {exc} Reconnect it in the portal.") from None
@@ -72,3 +105,14 @@ def connection_token_hand_out(*, team, connection: OrgConnection, user: User | N
     return HandOut(access_token=issued.access_token, instance_url=issued.instance_url,
                    username=issued.username or connection.username, org_id=issued.org_id or connection.org_id,
                    api_version=issued.api_version or connection.api_version, issued_at=issued.issued_at)
+
+
+def frontdoor_single_use_url(*, handed_out: HandOut) -> str:
+    """Exchange a handed-out access token for a single-use frontdoor URL ("Open in Salesforce"). Raises HandOutError
+    (502 `frontdoor_unavailable`) when Salesforce can't or won't issue one."""
+    try:
+        return sf_client().single_access_url(instance_url=handed_out.instance_url,
+                                             access_token=handed_out.access_token)
+    except salesforce.SalesforceError as exc:
+        raise HandOutError(502, "frontdoor_unavailable", "Salesforce did not issue a single-use sign-in link: "
+                                                         f"{salesforce.describe_error(exc)}") from None

@@ -31,8 +31,9 @@ def needs_reauth_recipients(*, connection) -> list[str]:
                   .values_list("email", flat=True))
 
 
-def notify_needs_reauth(*, connection_id: int, reason: str) -> int:
-    """One email to the owner and managers of a connection that now needs re-authorization. Returns recipients."""
+def notify_needs_reauth(*, connection_id: int, reason: str, check_needed: bool = False) -> int:
+    """One email to the owner and managers of a connection that now needs re-authorization (or, `check_needed`, whose
+    refresh was interrupted and needs a Check or a Reconnect). Returns the number of recipients."""
     from orgs.models import OrgConnection
 
     connection = OrgConnection.objects.select_related("team", "owner").filter(pk=connection_id).first()
@@ -42,10 +43,11 @@ def notify_needs_reauth(*, connection_id: int, reason: str) -> int:
     if not recipients:
         return 0
     body = render_to_string("emails/ops_needs_reauth.txt", {
-        "connection": connection, "team": connection.team, "reason": reason,
+        "connection": connection, "team": connection.team, "reason": reason, "check_needed": check_needed,
         "health_url": _url("orgs:health", team=connection.team.code)})
+    headline = "refresh interrupted, check needed" if check_needed else "needs re-authorization"
     try:
-        send_mail(f"[Org Portal] {connection.username} needs re-authorization", body, None, recipients)
+        send_mail(f"[Org Portal] {connection.username} {headline}", body, None, recipients)
     except Exception as exc:  # noqa: BLE001 - mail outage: logged, never fatal to the refresh
         log.error("could not send the needs-re-authorization email for %s (%s)", connection.code,
                   type(exc).__name__)

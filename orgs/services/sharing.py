@@ -17,6 +17,7 @@ from django.db.models import F
 from orgs.access import Access, effective_access
 from orgs.models import Grant, OrgAlias, OrgConnection
 from orgs.services.connections import alias_free, alias_pick, connection_disconnect
+from orgs.services.revocation import access_reduction_watch, tokens_revoked_if_access_reduced
 from portal.accounts.models import ApiToken, AuditEvent, Membership, Team, TeamGroup, User
 from portal.accounts.services import (
     ServiceError,
@@ -111,6 +112,9 @@ def grant_change(*, actor: Membership, actor_access: Access, grant: Grant, level
     old = grant.get_level_display()
     if grant.level == level:
         return
+    if level < grant.level:
+        access_reduction_watch(team_id=grant.team_id, reason="sharing level lowered",
+                               connection_ids=[grant.connection_id])
     Grant.objects.filter(pk=grant.pk).update(level=level)
     grant.level = level
     audit_record(team=actor.team, actor=actor.user, kind=Kind.GRANT_CHANGED, subject=grant.subject_label, ip=ip,
@@ -121,6 +125,7 @@ def grant_change(*, actor: Membership, actor_access: Access, grant: Grant, level
 @transaction.atomic
 def grant_remove(*, actor: Membership, grant: Grant, ip: str | None = None) -> None:
     label, connection = grant.subject_label, grant.connection
+    access_reduction_watch(team_id=grant.team_id, reason="sharing removed", connection_ids=[grant.connection_id])
     Grant.objects.filter(pk=grant.pk).delete()
     audit_record(team=actor.team, actor=actor.user, kind=Kind.GRANT_REMOVED, subject=label, ip=ip,
                  data={**_connection_data(connection), "level": grant.get_level_display()})
@@ -178,6 +183,9 @@ def group_create(*, actor: Membership, name: str, ip: str | None = None) -> Team
 @transaction.atomic
 def group_delete(*, actor: Membership, group: TeamGroup, ip: str | None = None) -> None:
     name, grants = group.name, group.grants.count()
+    if grants:
+        access_reduction_watch(team_id=group.team_id, reason="group deleted",
+                               connection_ids=list(group.grants.values_list("connection_id", flat=True)))
     group.delete()
     audit_record(team=actor.team, actor=actor.user, kind=Kind.GROUP_DELETED, subject=name, ip=ip,
                  data={"grants_removed": grants})
@@ -198,6 +206,8 @@ def group_member_add(*, actor: Membership, group: TeamGroup, member: Membership,
 def group_member_remove(*, actor: Membership, group: TeamGroup, member: Membership, ip: str | None = None) -> None:
     if not group.members.filter(pk=member.pk).exists():
         raise ServiceError(f"{member.user.email} is not in {group.name}.")
+    access_reduction_watch(team_id=group.team_id, reason="removed from group", user_ids=[member.user_id],
+                           service_token_ids=[])
     group.members.remove(member)
     audit_record(team=actor.team, actor=actor.user, kind=Kind.GROUP_MEMBER_REMOVED, subject=member.user.email,
                  ip=ip, data={"group": group.name})
@@ -253,22 +263,26 @@ def offboard(*, actor: User, membership: Membership, decisions: dict[int, User |
             raise ServiceError("Transfer orgs only to another member of the team.")
     managers_to_tell = _managers_of(membership)
 
-    for connection in owned:
-        new_owner = decisions[connection.pk]
-        if new_owner is None:
-            connection_disconnect(actor=actor, connection=connection, ip=ip)
-        else:
-            _transfer(actor=actor, connection=connection, new_owner=new_owner, ip=ip)
-    with transaction.atomic():
-        Grant.objects.filter(team=membership.team, member=membership.user).delete()
-        membership.groups.clear()
-        OrgAlias.objects.filter(team=membership.team, user=membership.user).delete()
-        api_tokens_revoke_for_member(membership=membership, actor=actor, ip=ip)
-        if leaving:
-            membership_leave(membership=membership, ip=ip)
-        else:
-            actor_membership = Membership.objects.get(team=membership.team, user=actor)
-            membership_remove(actor=actor_membership, target=membership, ip=ip)
+    # Every org the leaver could target (owned, transferred, shared, via role or group): the access tokens handed
+    # out for it are revoked once all of this is done.
+    with tokens_revoked_if_access_reduced(team_id=membership.team_id, reason="member offboarded",
+                                          user_ids=[membership.user_id], service_token_ids=[]):
+        for connection in owned:
+            new_owner = decisions[connection.pk]
+            if new_owner is None:
+                connection_disconnect(actor=actor, connection=connection, ip=ip)
+            else:
+                _transfer(actor=actor, connection=connection, new_owner=new_owner, ip=ip)
+        with transaction.atomic():
+            Grant.objects.filter(team=membership.team, member=membership.user).delete()
+            membership.groups.clear()
+            OrgAlias.objects.filter(team=membership.team, user=membership.user).delete()
+            api_tokens_revoke_for_member(membership=membership, actor=actor, ip=ip)
+            if leaving:
+                membership_leave(membership=membership, ip=ip)
+            else:
+                actor_membership = Membership.objects.get(team=membership.team, user=actor)
+                membership_remove(actor=actor_membership, target=membership, ip=ip)
     _end_sessions(membership.user)
     _notify_managers(team=membership.team, leaver=membership.user, managers=managers_to_tell)
 

@@ -26,7 +26,8 @@ def due_connections():
     now = timezone.now()
     stale = now - timedelta(seconds=min(settings.PORTAL_REFRESH_AFTER, settings.PORTAL_REFRESH_AT_LEAST_EVERY))
     idle = now - timedelta(seconds=settings.PORTAL_REFRESH_AT_LEAST_EVERY)
-    return (OrgConnection.objects.exclude(status=OrgConnection.Status.NEEDS_REAUTH)
+    return (OrgConnection.objects.exclude(status__in=[OrgConnection.Status.NEEDS_REAUTH,
+                                                      OrgConnection.Status.CHECK_NEEDED])
             .filter(Q(access_token_issued_at__isnull=True) | Q(access_token_issued_at__lt=stale)
                     | Q(last_refresh_at__isnull=True) | Q(last_refresh_at__lt=idle)))
 

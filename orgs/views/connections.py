@@ -19,13 +19,23 @@ from orgs.forms import (
 from orgs.models import ConnectedApp, OrgAlias
 from orgs.services import apps as services
 from orgs.services import connect as connect_flow
-from orgs.services import connections, sharing
+from orgs.services import connections, refresh, sharing
 from orgs.services import jwt as jwt_flow
 from portal.accounts.reauth import recent_authentication_required
 from portal.accounts.services import ServiceError
 from portal.lib.http import client_ip
 
 SECRET_FIELDS = ("consumer_secret", "secret", "passphrase", "private_key")
+
+# What the page says after a disconnect, by what actually happened at Salesforce (orgs/services/revocation.py).
+DISCONNECT_MESSAGES = {
+    "revoked": (messages.SUCCESS, "its token was revoked at Salesforce."),
+    "pending-retry": (messages.WARNING, "Salesforce could not be reached, so revoking its token is pending and "
+                                        "being retried. The outcome will appear in the team's audit log."),
+    "failed": (messages.ERROR, "its token could not be revoked at Salesforce. Revoke it in Salesforce: Setup → "
+                               "Connected Apps OAuth Usage."),
+    "nothing-to-revoke": (messages.SUCCESS, "it held no token to revoke."),
+}
 
 
 # -- org connections: the member's orgs, connect, callback, reconnect, disconnect ------------------------------------
@@ -160,11 +170,28 @@ def org_reconnect(request, team, connection):
 
 
 @login_required
+def org_check(request, team, connection):
+    """Refresh interrupted, check needed: confirm, then present the stored refresh token once (refresh.py)."""
+    membership, connection, _ = access.connection_for_user(request.user, team, connection, access.Level.MANAGE)
+    if request.method == "POST":
+        try:
+            refresh.connection_check(connection_id=connection.pk)
+        except ServiceError as exc:
+            messages.error(request, f"{connection.username}: {exc}")
+        else:
+            messages.success(request, f"{connection.username}: the refresh token still works; the org is connected.")
+        return redirect("orgs:health", team=membership.team.code)
+    return render(request, "orgs/org_check.html", {"membership": membership, "team": membership.team,
+                                                   "connection": connection})
+
+
+@login_required
 def org_disconnect(request, team, connection):
     membership, connection, _ = access.connection_for_user(request.user, team, connection, access.Level.MANAGE)
     if request.method == "POST":
-        connections.connection_disconnect(actor=request.user, connection=connection, ip=client_ip(request))
-        messages.success(request, f"{connection.username} disconnected; its token was revoked at Salesforce.")
+        outcome = connections.connection_disconnect(actor=request.user, connection=connection, ip=client_ip(request))
+        level, text = DISCONNECT_MESSAGES[outcome]
+        messages.add_message(request, level, f"{connection.username} disconnected; {text}")
         return redirect("orgs:org_list", team=membership.team.code)
     return render(request, "orgs/org_disconnect.html", {"membership": membership, "team": membership.team,
                                                         "connection": connection})

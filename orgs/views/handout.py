@@ -1,13 +1,17 @@
 """Hand-out pages: "Get access token" (shown once) and "Open in Salesforce" for orgs the member may target.
 Each view: one access call (orgs.access) → one service call.
 
-"Open in Salesforce" POSTs the access token to `<instance_url>/secur/frontdoor.jsp` from an auto-submitting form
-(`sid` in the request body): the token never appears in a URL, so it cannot leak through history, logs or the
-Referer header (docs/salesforce.md §5). The page is `no-store` and `Referrer-Policy: no-referrer`.
+"Open in Salesforce" exchanges the access token for a single-use, short-lived frontdoor URL (the UI Bridge API's
+`/services/oauth2/singleaccess`, what `sf org open` does since August 2025; docs/salesforce.md) and answers 303 to
+it: the browser never sees the access token. Only if Salesforce won't issue one and PORTAL_FRONTDOOR_FORM_FALLBACK is
+on does the page fall back to POSTing the token to `frontdoor.jsp` from an auto-submitting form (`sid` in the body,
+never in a URL). Every answer is `no-store` and `Referrer-Policy: no-referrer`.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
@@ -30,6 +34,18 @@ def _hand_out(request, team, connection, purpose):
     return membership, connection, alias, issued
 
 
+def _failed(request, team, exc):
+    """A hand-out that did not happen: over the rate limit is a 429 page with `Retry-After`; anything else goes
+    back to the org list with the reason."""
+    if exc.status == 429:
+        response = render(request, "api/handout_rate_limited.html", {"message": str(exc), "team_code": team,
+                                                                        "retry_after": exc.retry_after}, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return _private(response)
+    messages.error(request, str(exc))
+    return redirect("orgs:org_list", team=team)
+
+
 def _private(response):
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer"
@@ -45,8 +61,7 @@ def org_token(request, team, connection):
     try:
         membership, connection, alias, issued = _hand_out(request, team, connection, "web")
     except handout.HandOutError as exc:
-        messages.error(request, str(exc))
-        return redirect("orgs:org_list", team=team)
+        return _failed(request, team, exc)
     return _private(render(request, "api/org_token.html", {
         "membership": membership, "team": membership.team, "connection": connection, "alias": alias,
         "issued": issued}))
@@ -61,8 +76,15 @@ def org_open(request, team, connection):
     try:
         membership, connection, alias, issued = _hand_out(request, team, connection, "open")
     except handout.HandOutError as exc:
-        messages.error(request, str(exc))
-        return redirect("orgs:org_list", team=team)
-    return _private(render(request, "api/org_open.html", {
-        "connection": connection, "frontdoor": issued.instance_url.rstrip("/") + "/secur/frontdoor.jsp",
-        "issued": issued}))
+        return _failed(request, team, exc)
+    try:
+        url = handout.frontdoor_single_use_url(handed_out=issued)
+    except handout.HandOutError as exc:
+        if settings.PORTAL_FRONTDOOR_FORM_FALLBACK:
+            return _private(render(request, "api/org_open.html", {
+                "connection": connection, "frontdoor": issued.instance_url.rstrip("/") + "/secur/frontdoor.jsp",
+                "issued": issued}))
+        return _private(render(request, "api/org_open_error.html", {
+            "membership": membership, "team": membership.team, "connection": connection, "error": str(exc)},
+            status=exc.status))
+    return _private(HttpResponseRedirect(url, status=303))

@@ -13,6 +13,7 @@ from orgs.services.sharing import offboard, offboarding_plan
 from portal.accounts.access import target_membership_for_action
 from portal.accounts.context_processors import CURRENT_TEAM_SESSION_KEY
 from portal.accounts.models import Membership
+from portal.accounts.reauth import recent_authentication_required
 from portal.accounts.services import ServiceError
 from portal.lib.http import client_ip
 
@@ -54,6 +55,7 @@ def _offboard(request, *, membership, leaving: bool):
 
 
 @login_required
+@recent_authentication_required
 def member_remove(request, team, member):
     membership = access.membership_for_action(request.user, team, TeamAction.MANAGE_MEMBERS)
     target = target_membership_for_action(membership, member)

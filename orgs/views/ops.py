@@ -17,6 +17,7 @@ from orgs.forms import ScratchOrgForm
 from orgs.models import ScratchOrg
 from orgs.selectors import health_for_member, signing_keys_expiring
 from orgs.services import scratch
+from portal.accounts.reauth import recent_authentication_required
 from portal.accounts.services import ServiceError
 from portal.lib.http import client_ip
 
@@ -95,6 +96,7 @@ def hub_scratch_orgs(request, team, connection):
 
 @login_required
 @sensitive_post_parameters()
+@recent_authentication_required
 def scratch_org_create(request, team, connection):
     membership, hub, _ = access.connection_for_user(request.user, team, connection, access.Level.TARGET)
     form = ScratchOrgForm(request.POST if request.method == "POST" else None,
@@ -124,6 +126,7 @@ def scratch_org_create(request, team, connection):
 
 @login_required
 @require_POST
+@recent_authentication_required
 def scratch_org_delete(request, team, scratch_org):
     membership, target = access.scratch_org_for_delete(request.user, team, scratch_org)
     try:

@@ -21,6 +21,7 @@ from orgs.forms import (
 )
 from orgs.models import ConnectedApp, SigningKey
 from orgs.services import apps as services
+from portal.accounts.reauth import recent_authentication_required
 from portal.lib.http import client_ip
 
 SECRET_FIELDS = ("consumer_secret", "secret", "passphrase", "private_key")
@@ -41,6 +42,7 @@ def app_list(request, team):
 @sensitive_variables()
 @login_required
 @sensitive_post_parameters(*SECRET_FIELDS)
+@recent_authentication_required
 def app_create(request, team):
     membership = access.membership_for_action(request.user, team, TeamAction.MANAGE_APPS)
     form = ConnectedAppForm(request.POST if request.method == "POST" else None, team=membership.team, creating=True)
@@ -102,6 +104,7 @@ def app_edit(request, team, app):
 @login_required
 @require_POST
 @sensitive_post_parameters(*SECRET_FIELDS)
+@recent_authentication_required
 def app_secret(request, team, app):
     """Staged consumer-secret rotation: stage, confirm, or discard."""
     membership, app = access.app_for_action(request.user, team, app, TeamAction.MANAGE_APPS)
@@ -159,6 +162,7 @@ def key_list(request, team):
 @sensitive_variables()
 @login_required
 @sensitive_post_parameters(*SECRET_FIELDS)
+@recent_authentication_required
 def key_upload(request, team):
     membership = access.membership_for_action(request.user, team, TeamAction.MANAGE_KEYS)
     form = KeyUploadForm(*((request.POST, request.FILES) if request.method == "POST" else ()))
@@ -182,6 +186,7 @@ def key_upload(request, team):
 
 @sensitive_variables()
 @login_required
+@recent_authentication_required
 def key_generate(request, team):
     membership = access.membership_for_action(request.user, team, TeamAction.MANAGE_KEYS)
     form = KeyGenerateForm(request.POST if request.method == "POST" else None)

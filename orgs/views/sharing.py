@@ -15,6 +15,7 @@ from orgs.access import TeamAction, effective_access
 from orgs.models import Grant, OrgAlias, OrgConnection
 from orgs.services import sharing
 from portal.accounts.models import ApiToken, Membership, Team, TeamGroup
+from portal.accounts.reauth import recent_authentication_required
 from portal.accounts.services import ServiceError
 from portal.lib.csv_export import csv_download
 from portal.lib.http import client_ip
@@ -57,6 +58,7 @@ def org_access(request, team, connection):
 
 @login_required
 @require_POST
+@recent_authentication_required
 def grant_add(request, team, connection):
     membership, connection, mine = access.connection_for_sharing(request.user, team, connection)
     subject_type = request.POST.get("subject_type", "")
@@ -86,6 +88,7 @@ def grant_add(request, team, connection):
 
 @login_required
 @require_POST
+@recent_authentication_required
 def grant_update(request, team, connection, grant):
     membership, connection, mine = access.connection_for_sharing(request.user, team, connection)
     grant = get_object_or_404(Grant.objects.select_related("member", "group", "service_token", "connection"),

@@ -1,9 +1,13 @@
-"""Customisation seams of django-allauth: who may sign up, and how MFA secrets are stored."""
+"""Customisation seams of django-allauth: who may sign up, who the client is behind proxies, how members with MFA
+re-authenticate, and how MFA secrets are stored."""
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
+
+from portal.lib.http import forwarded_client_ip
 
 PENDING_INVITATION_SESSION_KEY = "portal_pending_invitation"
 
@@ -14,6 +18,21 @@ class AccountAdapter(DefaultAccountAdapter):
         if settings.PORTAL_OPEN_SIGNUP:
             return True
         return _has_usable_invitation(request)
+
+    def get_client_ip(self, request) -> str:
+        """X-Forwarded-For only from PORTAL_TRUSTED_PROXIES (portal/lib/http.py): allauth's rate limits, its session
+        list and the portal's audit rows see the same address, which a client cannot choose by sending a header."""
+        ip = forwarded_client_ip(request)
+        if not ip:
+            raise PermissionDenied("Unable to determine client IP address")
+        return ip
+
+    def get_reauthentication_methods(self, user) -> list[dict]:
+        """A member with MFA re-authenticates with it: the password (and emailed codes) are not offered, so allauth's
+        re-authentication pages and portal/accounts/reauth.py send them to the TOTP (or security key) page."""
+        methods = super().get_reauthentication_methods(user)
+        strongest = [method for method in methods if method["id"].startswith("mfa_")]
+        return strongest or methods
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

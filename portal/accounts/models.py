@@ -182,6 +182,7 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expiry_warned_at = models.DateTimeField(null=True, blank=True)  # the one "expires soon" email went out
     # A service token a CI job obtained by OIDC token exchange: the code of the trust policy that issued it (the
     # Salesforce side's TrustPolicy), so disabling the policy revokes it.
     trust_policy_code = models.UUIDField(null=True, blank=True, db_index=True)
@@ -299,12 +300,15 @@ class AuditEvent(models.Model):
         ORG_CONNECT_FAILED = "org.connect_failed", "Org connection failed"
         ORG_DISCONNECTED = "org.disconnected", "Org disconnected"
         ORG_REVOKE_FAILED = "org.revoke_failed", "Token revocation at Salesforce failed"
+        ORG_TOKEN_REVOKED = "org.token_revoked", "Disconnected org's token revocation at Salesforce"
         ORG_RENAMED = "org.renamed", "Org alias changed"
         ORG_DEFAULT_SET = "org.default_set", "Default org changed"
         ORG_NEEDS_REAUTH = "org.needs_reauth", "Org needs re-authorization"
         ORG_RECOVERED = "org.recovered", "Org recovered"
         ORG_TRANSFERRED = "org.transferred", "Org connection transferred"
         TOKEN_ISSUED = "token.issued", "Access token handed out"
+        TOKEN_REVOKED_AFTER_ACCESS_CHANGE = "token.revoked_after_access_change", \
+            "Access tokens revoked after an access change"
         API_TOKEN_CREATED = "api_token.created", "API token created"
         API_TOKEN_REVOKED = "api_token.revoked", "API token revoked"
         GRANT_ADDED = "grant.added", "Org shared"

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from portal.accounts.access import can_assign_role, can_manage_member
 from portal.accounts.models import AuditEvent, Invitation, Membership, Team, User
+from portal.accounts.signals import access_reducing
 from portal.lib import hotsql
 
 Kind = AuditEvent.Kind
@@ -196,6 +197,9 @@ def membership_change_role(*, actor: Membership, target: Membership, role: str, 
         return
     ensure_not_last_owner(target, message="A team needs at least one owner. Make someone else an owner first.")
     old = target.role
+    if Membership.rank_of(role) < target.rank:
+        access_reducing.send(sender=Membership, team_id=target.team_id, reason="role lowered",
+                             user_ids=[target.user_id], service_token_ids=[])
     Membership.objects.filter(pk=target.pk).update(role=role)
     audit_record(team=target.team, actor=actor.user, kind=Kind.ROLE_CHANGED, subject=target.user.email, ip=ip,
                  data={"from": old, "to": role})
@@ -209,6 +213,8 @@ def membership_remove(*, actor: Membership, target: Membership, ip: str | None =
         raise ServiceError("You cannot remove that member.")
     _lock_team(target.team_id)
     ensure_not_last_owner(target, message="The last owner of a team cannot be removed.")
+    access_reducing.send(sender=Membership, team_id=target.team_id, reason="member removed",
+                         user_ids=[target.user_id], service_token_ids=[])
     target.delete()
     audit_record(team=target.team, actor=actor.user, kind=Kind.MEMBER_REMOVED, subject=target.user.email, ip=ip,
                  data={"role": target.role})
@@ -218,6 +224,8 @@ def membership_remove(*, actor: Membership, target: Membership, ip: str | None =
 def membership_leave(*, membership: Membership, ip: str | None = None) -> None:
     _lock_team(membership.team_id)
     ensure_not_last_owner(membership, message="You are the last owner. Make someone else an owner before you leave.")
+    access_reducing.send(sender=Membership, team_id=membership.team_id, reason="member left",
+                         user_ids=[membership.user_id], service_token_ids=[])
     membership.delete()
     audit_record(team=membership.team, actor=membership.user, kind=Kind.MEMBER_LEFT,
                  subject=membership.user.email, ip=ip)

@@ -165,15 +165,16 @@ def test_503_when_salesforce_is_unreachable(client, world, jwt_connection, make_
     assert not AuditEvent.objects.filter(kind="token.issued").exists()
 
 
-def test_429_with_retry_after_per_api_token(client, world, orgs, make_token, settings):
-    settings.PORTAL_API_RATE_LIMIT_PER_MINUTE = 3
+def test_429_with_retry_after_per_member(client, world, orgs, make_token, settings):
+    settings.PORTAL_HANDOUT_RATE_PER_MINUTE = 3
     first, second = make_token(world.owner), make_token(world.owner)
     for _ in range(3):
         assert client.post(TOKEN_URL.format("uat"), **first.auth).status_code == 200
     limited = client.post(TOKEN_URL.format("uat"), **first.auth)
     assert_error(limited, 429, "rate_limited")
     assert 1 <= int(limited["Retry-After"]) <= 61
-    assert client.post(TOKEN_URL.format("uat"), **second.auth).status_code == 200  # per token, not global
+    assert_error(client.post(TOKEN_URL.format("uat"), **second.auth), 429, "rate_limited")  # per member, not token
+    assert client.post(TOKEN_URL.format("hub"), **make_token(world.member).auth).status_code == 200  # not global
     assert AuditEvent.objects.filter(kind="token.issued").count() == 4
 
 

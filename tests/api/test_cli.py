@@ -82,7 +82,7 @@ def test_clear_errors_for_every_api_error(live_server, world, orgs, make_token, 
     reauth = run("env", "hub", home=tmp_path, portal=url, token=issued.raw)
     assert reauth.returncode == 5 and "re-authorization" in reauth.stderr
 
-    settings.PORTAL_API_RATE_LIMIT_PER_MINUTE = 0
+    settings.PORTAL_HANDOUT_RATE_PER_MINUTE = 0
     limited = run("env", "hub", home=tmp_path, portal=url, token=issued.raw)
     assert limited.returncode == 6 and "Retry in" in limited.stderr
 

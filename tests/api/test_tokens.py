@@ -36,10 +36,33 @@ def test_a_member_creates_a_personal_token_shown_once(client, world):
     assert raw not in str(ApiToken.objects.values().get())  # only the hash is stored
 
 
-def test_a_token_without_expiry(client, world):
+def test_every_token_expires_90_days_by_default(client, world):
     client.force_login(world.owner)
-    client.post(tokens_url(world), {"name": "forever", "kind": "personal", "expires": "never"})
-    assert ApiToken.objects.get().expires_at is None
+    page = client.get(tokens_url(world)).content.decode()
+    assert '<option value="90" selected>90 days</option>' in page and 'value="never"' not in page
+    assert [o.split('"')[1] for o in page.split('<option value=')[1:]] == ["7", "30", "90", "180", "365"]
+    never = client.post(tokens_url(world), {"name": "forever", "kind": "personal", "expires": "never"})
+    assert never.status_code == 400
+    assert client.post(tokens_url(world), {"name": "no choice", "kind": "personal"}).status_code == 400
+    assert not ApiToken.objects.exists()
+    client.post(tokens_url(world), {"name": "default", "kind": "personal", "expires": "90"})
+    assert abs((ApiToken.objects.get().expires_at - timezone.now()) - timezone.timedelta(days=90)).total_seconds() < 60
+    member = Membership.objects.get(team=world.team, user=world.owner)
+    token, _ = tokens.api_token_create(actor=member, kind="personal", name="service call without expiry")
+    assert abs((token.expires_at - timezone.now()) - timezone.timedelta(days=90)).total_seconds() < 60
+
+
+def test_more_than_the_maximum_lifetime_is_refused(client, world, settings):
+    member = Membership.objects.get(team=world.team, user=world.owner)
+    with pytest.raises(tokens.ServiceError, match="at most 365 days"):
+        tokens.api_token_create(actor=member, kind="personal", name="x",
+                                expires_at=timezone.now() + timezone.timedelta(days=366))
+    settings.PORTAL_API_TOKEN_MAX_DAYS = settings.PORTAL_API_TOKEN_DEFAULT_DAYS = 30
+    client.force_login(world.owner)
+    page = client.get(tokens_url(world)).content.decode()
+    assert 'value="90"' not in page and '<option value="30" selected>' in page
+    assert client.post(tokens_url(world), {"name": "x", "kind": "personal", "expires": "180"}).status_code == 400
+    assert not ApiToken.objects.exists()
 
 
 def test_admins_create_service_tokens(client, world):

@@ -1,4 +1,4 @@
-"""The web UI's "Get access token" (shown once) and "Open in Salesforce" (a POST to frontdoor, sid in the body)."""
+"""The web UI's "Get access token" (shown once) and "Open in Salesforce" (a single-use frontdoor URL)."""
 
 import pytest
 from django.urls import reverse
@@ -22,7 +22,46 @@ def test_get_access_token_shows_it_once_with_a_copy_button(client, world, orgs):
     assert event.actor == world.member and event.data["purpose"] == "web" and token not in str(event.data)
 
 
-def test_open_in_salesforce_posts_the_token_to_frontdoor(client, world, orgs, sim):
+def _frontdoor(url):
+    import requests
+
+    return requests.get(url, allow_redirects=False, timeout=10)
+
+
+def test_open_in_salesforce_redirects_to_a_single_use_frontdoor_url(client, world, orgs, sim):
+    """Issue 14 item 11: the browser gets a one-time URL (303), never the reusable access token."""
+    client.force_login(world.owner)
+    response = client.post(reverse("orgs:open", args=[world.team.code, orgs.sandbox.code]))
+    assert response.status_code == 303
+    assert "no-store" in response["Cache-Control"] and response["Referrer-Policy"] == "no-referrer"
+    location = response["Location"]
+    token = orgs.sandbox.reveal("access_token")
+    assert location.startswith(f"{sim.base_url}/secur/frontdoor.jsp?otp=")
+    assert token not in location and token not in response.content.decode()
+    assert not any(token in value for _, value in response.items())
+    first = _frontdoor(location)
+    assert first.status_code == 302 and first.headers["Location"].endswith("/lightning/page/home")
+    again = _frontdoor(location)  # single use: the second visit is refused
+    assert again.status_code == 302 and "ec=302" in again.headers["Location"]
+    singles = [e for e in sim.log() if e["path"] == "/services/oauth2/singleaccess"]
+    assert len(singles) == 1 and singles[0]["outcome"] == "ok"
+    assert AuditEvent.objects.get(kind="token.issued").data["purpose"] == "open"
+
+
+def test_open_in_salesforce_without_fallback_shows_an_error_and_no_token(client, world, orgs, sim, settings):
+    settings.PORTAL_FRONTDOOR_FORM_FALLBACK = False
+    sim.configure(fail_rate=1.0, fail_mode="503", fail_paths=["/services/oauth2/singleaccess"])
+    client.force_login(world.owner)
+    response = client.post(reverse("orgs:open", args=[world.team.code, orgs.sandbox.code]))
+    assert response.status_code == 502 and response["Referrer-Policy"] == "no-referrer"
+    page = response.content.decode()
+    assert 'id="open-error"' in page and "single-use sign-in link" in page
+    assert orgs.sandbox.reveal("access_token") not in page and 'name="sid"' not in page
+
+
+def test_open_in_salesforce_falls_back_to_the_form_only_when_allowed(client, world, orgs, sim, settings):
+    settings.PORTAL_FRONTDOOR_FORM_FALLBACK = True
+    sim.configure(fail_rate=1.0, fail_mode="503", fail_paths=["/services/oauth2/singleaccess"])
     client.force_login(world.owner)
     response = client.post(reverse("orgs:open", args=[world.team.code, orgs.sandbox.code]))
     assert response.status_code == 200 and response["Referrer-Policy"] == "no-referrer"
@@ -30,7 +69,6 @@ def test_open_in_salesforce_posts_the_token_to_frontdoor(client, world, orgs, si
     assert f'<form method="post" action="{sim.base_url}/secur/frontdoor.jsp"' in page
     assert f'name="sid" value="{orgs.sandbox.reveal("access_token")}"' in page
     assert "frontdoor.jsp?" not in page  # never in a URL
-    assert AuditEvent.objects.get(kind="token.issued").data["purpose"] == "open"
 
 
 def test_get_is_refused(client, world, orgs):

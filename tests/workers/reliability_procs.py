@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -126,6 +127,79 @@ def use_broker(url: str, *, eager: bool = False) -> None:
     pools.reset()
 
 
+# -- a TCP proxy in front of the shared PostgreSQL ------------------------------------------------------------------
+
+class TcpProxy:
+    """127.0.0.1:<port> → `upstream`, in threads. `cut()` drops every open connection and refuses new ones (what
+    clients see while PostgreSQL restarts); `restore()` lets them through again. The real server is never touched."""
+
+    def __init__(self, upstream: tuple[str, int]):
+        self.upstream = upstream
+        self.down = False
+        self._pairs: list[tuple[socket.socket, socket.socket]] = []
+        self._lock = threading.Lock()
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = self._listener.getsockname()[1]
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self.down:
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+                server.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._pairs.append((client, server))
+            threading.Thread(target=self._pipe, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, target):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self) -> None:
+        self.down = True
+        with self._lock:
+            pairs, self._pairs = self._pairs, []
+        for pair in pairs:
+            for sock in pair:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+
+    def restore(self) -> None:
+        self.down = False
+
+    def stop(self) -> None:
+        self._closed = True
+        self.cut()
+        self._listener.close()
+
+
 # -- Celery workers ------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -179,6 +253,7 @@ class Workers:
     redis: RedisServer
     allowed_hosts: str
     started: list[Worker] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. a short PORTAL_SALESFORCE_READ_TIMEOUT
 
     def env(self) -> dict[str, str]:
         env = clean_env()
@@ -195,17 +270,25 @@ class Workers:
             "DJANGO_SETTINGS_MODULE": "portal.settings",
             "PYTHONUNBUFFERED": "1",
         })
+        env.update(self.extra_env)
         return env
 
-    def start(self, name: str | None = None, *, wait: bool = True) -> Worker:
+    def start(self, name: str | None = None, *, wait: bool = True, pause_at: str | None = None) -> Worker:
+        """`pause_at`: run tests/workers/pausing_worker.py instead of plain celery; its pool process stops at that
+        point of a refresh and writes `<tmp>/paused-<name>` (then the test SIGKILLs it)."""
         name = name or f"w{len(self.started) + 1}"
         log_path = self.tmp_path / f"worker-{name}.log"
+        env = self.env()
+        command = [sys.executable, "-m", "celery"]
+        if pause_at:
+            env.update(RELIABILITY_PAUSE_AT=pause_at, RELIABILITY_PAUSE_MARKER=str(self.tmp_path / f"paused-{name}"))
+            command = [sys.executable, "-m", "tests.workers.pausing_worker"]
         with open(log_path, "w") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "portal", "worker", "-l", "INFO", "-n", f"{name}@%h",
+                [*command, "-A", "portal", "worker", "-l", "INFO", "-n", f"{name}@%h",
                  "--concurrency", "1", "--pool", "prefork", "--without-gossip", "--without-mingle",
                  "--without-heartbeat"],
-                cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         worker = Worker(proc, log_path, name)
         self.started.append(worker)
         if wait:
@@ -252,11 +335,15 @@ def refreshes(sim) -> list[dict]:
 
 
 def lock_holders() -> int:
-    """Other sessions holding `SELECT … FOR UPDATE` locks on connections in *this* test database right now (a
-    refresh in flight keeps its row lock while it waits for Salesforce)."""
+    """Other sessions holding a connection's refresh lock (the advisory lock of orgs.services.refresh, kept while a
+    refresh waits for Salesforce) or a `SELECT … FOR UPDATE` lock on connections, in *this* test database."""
+    from orgs.services.refresh import REFRESH_LOCK_NAMESPACE
+
     with db_connection.cursor() as cursor:
-        cursor.execute("SELECT count(DISTINCT l.pid) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+        cursor.execute("SELECT count(DISTINCT l.pid) FROM pg_locks l "
                        "JOIN pg_database d ON d.oid = l.database AND d.datname = current_database() "
-                       "WHERE c.relname = %s AND l.mode = 'RowShareLock' AND l.pid <> pg_backend_pid()",
-                       [OrgConnection._meta.db_table])
+                       "LEFT JOIN pg_class c ON c.oid = l.relation WHERE l.pid <> pg_backend_pid() AND l.granted "
+                       "AND ((c.relname = %s AND l.mode = 'RowShareLock') "
+                       "OR (l.locktype = 'advisory' AND l.classid = %s))",
+                       [OrgConnection._meta.db_table, REFRESH_LOCK_NAMESPACE])
         return cursor.fetchone()[0]

@@ -3,10 +3,13 @@ subprocesses (plus a private redis-server for the Redis outage).
 
 1. 20 threads and 2 workers refresh one rotating connection at the same moment: one refresh, no reuse.
 2. A worker SIGKILLed mid-refresh leaves a consistent row and the next sweep finishes the work; a rotation whose
-   response is lost ends in Needs re-authorization with one email, not in a loop, and no token reaches a log.
+   response is lost ends in Needs re-authorization with one email, without presenting the rotated-out token again;
+   a worker SIGKILLed before the call, after Salesforce answered and after the commit (rotation on): issue 15.
 3. A Salesforce outage degrades (never Needs re-authorization) and the connections recover by themselves.
 4. A Redis outage: pages and the access-token API keep working, the sweep logs the broker failure, and after Redis
    returns one sweep refreshes everything that is due.
+5. PostgreSQL restarting (a TCP proxy of the test's own in front of the shared server, cut and restored): the API
+   answers 503 JSON and pages a 503 page, both with Retry-After; no connection changes status; then all works again.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from types import SimpleNamespace
 
 import pytest
 
@@ -26,6 +30,7 @@ from tests.canaries import find_leaks
 from tests.concurrency import at_once
 from tests.workers.reliability_procs import (
     RedisServer,
+    TcpProxy,
     Workers,
     free_port,
     lock_holders,
@@ -42,6 +47,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(tra
 
 DEMO = "OrgPortalDemo"
 TOKEN_PATH = "/services/oauth2/token"
+INTROSPECT_PATH = "/services/oauth2/introspect"
 
 
 @pytest.fixture
@@ -128,14 +134,18 @@ def test_a_worker_killed_mid_refresh_leaves_the_row_consistent_and_the_next_swee
     sim.configure(latency_ms=3000)
     sim.clear_log()
     connection_refresh_task.delay(conn.pk)
-    # The worker has the row lock and is waiting for Salesforce's answer: kill it and its pool right there.
-    wait_for(lock_holders, timeout=20, what="the worker to lock the row", diagnostics=w1.log)
+    # The worker has the refresh lock, committed its "in flight" mark and is waiting for Salesforce's answer: kill
+    # it and its pool right there.
+    wait_for(lambda: OrgConnection.objects.filter(pk=conn.pk, refresh_started_at__isnull=False).exists(),
+             timeout=20, what="the worker to mark the refresh in flight", diagnostics=w1.log)
+    assert lock_holders() == 1
     w1.kill_group()
     wait_for(lambda: lock_holders() == 0, timeout=10, what="PostgreSQL to roll back the dead worker's transaction")
 
     row = assert_consistent(conn)  # decrypts, connected; nothing half-written
     assert (row.reveal("refresh_token"), row.reveal("access_token"), row.access_token_issued_at, row.status) == (
         before.reveal("refresh_token"), before.reveal("access_token"), before.access_token_issued_at, "connected")
+    assert row.refresh_started_at is not None  # the unfinished attempt is on record
     assert list(due_connections().values_list("pk", flat=True)) == [conn.pk]  # still due: the next sweep sees it
 
     # A new worker and the next sweep finish the work (the unacked message would come back only after the
@@ -148,6 +158,8 @@ def test_a_worker_killed_mid_refresh_leaves_the_row_consistent_and_the_next_swee
     row = assert_consistent(conn)
     assert row.status == "connected" and row.reveal("access_token") != before.reveal("access_token")
     assert due_connections().count() == 0
+    # The dead worker's "in flight" mark made the rescuer ask first (introspection), then refresh.
+    assert [e["path"] for e in sim.log()].count(INTROSPECT_PATH) == 1 and row.refresh_started_at is None
     # A late redelivery of the killed message is a no-op: the token is fresh, Salesforce is not called again.
     calls = len(refreshes(sim))
     connection_refresh_task.apply(args=[conn.pk])
@@ -177,11 +189,12 @@ def test_a_pool_process_killed_mid_refresh_is_redelivered_and_completed(world, s
     assert token_shaped(rel_workers.logs()) == []
 
 
-def test_a_rotation_whose_response_is_lost_ends_in_reauthorization_once_without_a_loop(world, sim, sim_app,
-                                                                                        rel_workers):
-    """Salesforce rotates the refresh token but the answer never arrives. The stored token is now rotated out, and
-    presenting it revokes the family (docs/salesforce.md §3): the documented end is Needs re-authorization, one audit
-    record, one email, no further calls to Salesforce, and no token in any log."""
+def test_a_rotation_whose_response_is_lost_ends_in_reauthorization_once_without_presenting_it_again(
+        world, sim, sim_app, rel_workers):
+    """Salesforce rotates the refresh token but the answer never arrives. The stored token is now rotated out;
+    presenting it would revoke the family (docs/salesforce.md §3). The "in flight" mark survives the failure, so the
+    retry asks Salesforce (introspection) instead of presenting it: Needs re-authorization with the honest reason,
+    one audit record, one email, no reuse, no further calls, and no token in any log."""
     sim.update_app(DEMO, rotation=True)
     conn, = seed(world, sim, sim_app, 1)
     canaries = {"refresh": conn.reveal("refresh_token"), "access": conn.reveal("access_token")}
@@ -193,40 +206,110 @@ def test_a_rotation_whose_response_is_lost_ends_in_reauthorization_once_without_
              diagnostics=w1.log)
     sim.configure(fail_rate=0.0, fail_when="before")
     assert refreshes(sim)[0]["outcome"] == "rotated" and refreshes(sim)[0]["fault"] == "503"
+    assert OrgConnection.objects.get(pk=conn.pk).refresh_started_at is not None  # the attempt is unfinished
 
-    # The retry (here: the next sweep rather than the 0-30 s backoff) presents the rotated-out token.
+    # The retry (here: the next sweep rather than the 0-30 s backoff) vets the token instead of presenting it.
     assert connections_refresh_sweep() == 1
     wait_for(lambda: status_of(conn) == "needs_reauth", timeout=30, what="Needs re-authorization",
              diagnostics=w1.log)
-    wait_for(lambda: "needs re-authorization" in w1.log(), timeout=10, what="the email", diagnostics=w1.log)
-    outcomes = [e["outcome"] for e in refreshes(sim)]
-    assert outcomes[0] == "rotated" and outcomes.count("reused") == 1, outcomes
-    assert len(outcomes) <= 3 and set(outcomes[1:]) <= {"reused", "invalid"}, outcomes
+    wait_for(lambda: "Subject: [Org Portal]" in w1.log(), timeout=10, what="the email", diagnostics=w1.log)
+    assert [e["outcome"] for e in refreshes(sim)] == ["rotated"]  # presented once, never again: no reuse
+    assert [e["path"] for e in sim.log() if e["path"] == INTROSPECT_PATH]  # asked instead
+    row = OrgConnection.objects.get(pk=conn.pk)
+    assert row.status_reason == refresh.INTERRUPTED_REASON and row.refresh_started_at is None
 
     # No loop: the sweep skips it, a (re)delivered task returns without calling Salesforce.
-    calls = len(outcomes)
+    calls = len(sim.log())
     assert connections_refresh_sweep() == 0
     connection_refresh_task.apply(args=[conn.pk])
     with pytest.raises(refresh.ReauthorizationRequiredError):
         refresh.connection_access_token(connection_id=conn.pk)
-    assert len(refreshes(sim)) == calls
+    assert len(sim.log()) == calls
     assert AuditEvent.objects.filter(kind="org.needs_reauth").count() == 1
     log = rel_workers.logs()
     assert log.count("Subject: [Org Portal]") == 1 and "carol@example.com" in log
     assert find_leaks(log, canaries) == [] and token_shaped(log) == []
 
 
-def test_a_salesforce_outage_degrades_and_the_connections_recover_by_themselves(world, sim, sim_app, rel_workers):
+# Where the worker dies → what the row holds → what the next refresh does (docs/workers.md, "Crashes mid-refresh").
+KILL_POINTS = {
+    "before_call": "connected",  # nothing was presented: introspection says active, the refresh rotates as usual
+    "after_answer": "needs_reauth",  # rotated at Salesforce, lost with the worker: not presented again
+    "after_commit": "connected",  # stored: the next refresh presents the new token
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_a_worker_sigkilled_at_each_step_of_a_rotating_refresh(point, world, sim, sim_app, rel_workers, tmp_path):
+    sim.update_app(DEMO, rotation=True)
+    conn, = seed(world, sim, sim_app, 1)
+    old = OrgConnection.objects.get(pk=conn.pk)
+    old_refresh = old.reveal("refresh_token")
+    doomed = rel_workers.start("doomed", pause_at=point)
+    sim.clear_log()
+    connection_refresh_task.delay(conn.pk)
+    marker = tmp_path / "paused-doomed"
+    wait_for(marker.exists, timeout=30, what=f"the worker to reach {point}", diagnostics=doomed.log)
+    doomed.kill_group()  # SIGKILL to the worker and its pool: no cleanup, no ack
+    wait_for(lambda: lock_holders() == 0, timeout=10, what="PostgreSQL to drop the dead worker's locks")
+
+    row = OrgConnection.objects.get(pk=conn.pk)
+    assert row.status == "connected"
+    presented = [e["outcome"] for e in refreshes(sim)]
+    if point == "before_call":
+        assert presented == [] and row.refresh_started_at is not None
+        assert row.reveal("refresh_token") == old_refresh
+    elif point == "after_answer":
+        assert presented == ["rotated"] and row.refresh_started_at is not None
+        assert row.reveal("refresh_token") == old_refresh  # the rotated one died with the worker
+    else:
+        assert presented == ["rotated"] and row.refresh_started_at is None
+        assert row.reveal("refresh_token") != old_refresh and row.access_token_issued_at > old.access_token_issued_at
+        make_stale(conn)  # so that the next sweep refreshes it again
+
+    # The next sweep, on a healthy worker, finishes the episode without a person.
+    sim.clear_log()
+    rescuer = rel_workers.start("rescuer")
+    assert connections_refresh_sweep() == 1
+    wait_for(lambda: not due_connections().filter(pk=conn.pk).exists(), timeout=30,
+             what="the rescuer to settle the connection", diagnostics=rescuer.log)
+    row = OrgConnection.objects.get(pk=conn.pk)
+    assert row.status == KILL_POINTS[point], (row.status, row.status_reason)
+    assert row.refresh_started_at is None
+    outcomes = [e["outcome"] for e in refreshes(sim)]
+    introspections = [e for e in sim.log() if e["path"] == INTROSPECT_PATH]
+    assert "reused" not in outcomes  # reuse detection never fires
+    if point == "before_call":
+        assert len(introspections) == 1 and outcomes == ["rotated"]
+        assert row.reveal("refresh_token") != old_refresh
+    elif point == "after_answer":
+        assert len(introspections) == 1 and outcomes == []  # the rotated-out token is not presented
+        assert row.status_reason == refresh.INTERRUPTED_REASON
+        wait_for(lambda: "Subject: [Org Portal]" in rescuer.log(), timeout=10, what="the email",
+                 diagnostics=rescuer.log)
+        assert rescuer.log().count("Subject: [Org Portal]") == 1
+        assert AuditEvent.objects.filter(kind="org.needs_reauth").count() == 1
+    else:
+        assert introspections == [] and outcomes == ["rotated"]  # a normal refresh of the stored token
+    assert token_shaped(rel_workers.logs()) == []
+
+
+@pytest.mark.parametrize("mode", ["503", "timeout"])
+def test_a_salesforce_outage_degrades_and_the_connections_recover_by_themselves(mode, world, sim, sim_app,
+                                                                               rel_workers):
+    """Salesforce answers 503, or does not answer at all (the worker's read timeout, 1 s here, expires first)."""
     rows = seed(world, sim, sim_app, 3)
     pks = [c.pk for c in rows]
+    rel_workers.extra_env["PORTAL_SALESFORCE_READ_TIMEOUT"] = "1"
     w1 = rel_workers.start("w1")
-    sim.configure(fail_rate=1.0, fail_mode="503")
+    sim.configure(fail_rate=1.0, fail_mode=mode, timeout_seconds=4)
     sim.clear_log()
     assert connections_refresh_sweep() == 3
     wait_for(lambda: OrgConnection.objects.filter(pk__in=pks, status="degraded").count() == 3, timeout=30,
              what="every connection to be Degraded", diagnostics=w1.log)
     for row in OrgConnection.objects.filter(pk__in=pks):
         assert row.status == "degraded" and row.refresh_failures >= 1 and row.status_reason, row.status_reason
+        assert ("did not answer in time" if mode == "timeout" else "HTTP 503") in row.status_reason
         assert row.reveal("refresh_token")  # untouched and still decrypts
     assert not OrgConnection.objects.filter(pk__in=pks, status="needs_reauth").exists()
     # The sweep's batch stopped at its first failure and handed all three to connection_refresh_task: the first
@@ -235,7 +318,7 @@ def test_a_salesforce_outage_degrades_and_the_connections_recover_by_themselves(
              diagnostics=w1.log)
     wait_for(lambda: w1.count("Retry in") >= 2, timeout=10, what="the task's backoff retries", diagnostics=w1.log)
     faulted = [e for e in sim.log() if e["path"] == TOKEN_PATH]
-    assert len(faulted) >= 3 and {e["outcome"] for e in faulted} == {"fault:503"}  # Salesforce never answered
+    assert len(faulted) >= 3 and {e["outcome"] for e in faulted} == {f"fault:{mode}"}  # Salesforce never answered
 
     # Salesforce is back: the next sweep (or the pending retries, 0-30 s away) recovers every connection.
     sim.configure(fail_rate=0.0)
@@ -251,7 +334,7 @@ def test_a_salesforce_outage_degrades_and_the_connections_recover_by_themselves(
 
 
 def test_a_redis_outage_keeps_the_web_and_the_api_working_and_one_sweep_catches_up(
-        world, sim, sim_app, rel_redis, rel_workers, settings, client, caplog):
+        world, sim, sim_app, rel_redis, rel_workers, settings, client, caplog, monkeypatch):
     from portal.accounts.models import Membership
     from portal.accounts.tokens import api_token_create
 
@@ -275,6 +358,12 @@ def test_a_redis_outage_keeps_the_web_and_the_api_working_and_one_sweep_catches_
     assert response.json()["access_token"] == row.reveal("access_token") != handed.reveal("access_token")
     assert row.access_token_issued_at > handed.access_token_issued_at  # refreshed synchronously, no broker
     assert [e["outcome"] for e in refreshes(sim)] == ["ok"]
+    # Rate limiting neither fails open nor closed: each web process counts in its own memory meanwhile.
+    settings.PORTAL_API_RATE_LIMIT_PER_MINUTE = 2
+    monkeypatch.setattr("orgs.api.views.time", SimpleNamespace(time=lambda: 600_000_010.0))  # one fixed window
+    statuses = [client.post(f"/api/v1/orgs/{handed.username}/access-token", HTTP_AUTHORIZATION=f"Bearer {raw}")
+                for _ in range(3)]
+    assert [r.status_code for r in statuses] == [200, 200, 429] and statuses[2]["Retry-After"]
 
     assert connections_refresh_sweep() == 2  # does not raise
     messages = [r.getMessage() for r in caplog.records]
@@ -294,3 +383,98 @@ def test_a_redis_outage_keeps_the_web_and_the_api_working_and_one_sweep_catches_
     assert OrgConnection.objects.filter(status="connected").count() == 3
     assert sorted(e["outcome"] for e in refreshes(sim)) == ["ok"] * 3
     assert token_shaped(rel_workers.logs() + "\n".join(messages)) == []
+
+
+@pytest.fixture
+def db_proxy(transactional_db):
+    """This process's Django connection goes through a TcpProxy to the shared PostgreSQL (never stopped itself)."""
+    from django.db import connections
+
+    conn = connections["default"]
+    saved = {"HOST": conn.settings_dict["HOST"], "PORT": conn.settings_dict["PORT"]}
+    proxy = TcpProxy((saved["HOST"] or "127.0.0.1", int(saved["PORT"] or 5432)))
+    conn.close()
+    conn.settings_dict.update(HOST="127.0.0.1", PORT=str(proxy.port))
+    try:
+        yield proxy
+    finally:
+        conn.close()
+        conn.settings_dict.update(saved)
+        proxy.stop()
+
+
+def test_postgresql_restarting_answers_503_with_retry_after_and_changes_no_connection(world, sim, sim_app,
+                                                                                       db_proxy, settings):
+    from django.db import connections
+    from django.test import Client
+
+    from portal.accounts.models import Membership
+    from portal.accounts.tokens import api_token_create
+
+    settings.PORTAL_OUTAGE_RETRY_AFTER = 17
+    rows = seed(world, sim, sim_app, 2)  # stale: a hand-out would refresh
+    _, raw = api_token_create(actor=Membership.objects.get(team=world.team, user=world.owner), kind="personal",
+                              name="ci")
+    web = Client(raise_request_exception=False)
+    web.force_login(world.owner)
+    api = Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Bearer {raw}")
+    orgs_page, hand_out = f"/teams/{world.team.code}/orgs/", f"/api/v1/orgs/{rows[0].username}/access-token"
+    assert web.get(orgs_page).status_code == 200
+    before = {c.pk: (c.status, c.refresh_started_at) for c in OrgConnection.objects.all()}
+    sim.clear_log()
+
+    db_proxy.cut()  # PostgreSQL "restarts": open connections drop, new ones are refused
+    response = api.post(hand_out)
+    assert response.status_code == 503 and response["Retry-After"] == "17", response.content
+    assert response.json()["error"] == "service_unavailable" and "database" in response.json()["message"]
+    response = api.get("/api/v1/orgs")
+    assert response.status_code == 503 and response["Content-Type"] == "application/json"
+    page = web.get(orgs_page)
+    assert page.status_code == 503 and page["Retry-After"] == "17" and page["Content-Type"].startswith("text/html")
+    assert "cannot reach its database" in page.content.decode()
+    assert refreshes(sim) == []  # nothing was presented to Salesforce that could not be stored
+
+    db_proxy.restore()
+    connections["default"].close()
+    assert web.get(orgs_page).status_code == 200
+    response = api.post(hand_out)
+    assert response.status_code == 200, response.content
+    after = {c.pk: (c.status, c.refresh_started_at) for c in OrgConnection.objects.all()}
+    assert after == before  # connected, no refresh left in flight
+    assert [e["outcome"] for e in refreshes(sim)] == ["ok"]
+
+
+def test_a_postgresql_restart_under_the_workers_changes_no_connection_and_the_next_sweep_catches_up(
+        world, sim, sim_app, rel_workers):
+    """The worker reaches PostgreSQL through a TcpProxy (the test process does not): cut, then restored."""
+    from django.db import connection as db
+
+    rows = seed(world, sim, sim_app, 2)
+    pks = [c.pk for c in rows]
+    host, port = db.settings_dict["HOST"] or "127.0.0.1", int(db.settings_dict["PORT"] or 5432)
+    proxy = TcpProxy((host, port))
+    try:
+        rel_workers.extra_env["DATABASE_URL"] = (f"postgres://{db.settings_dict['USER']}@127.0.0.1:{proxy.port}/"
+                                                 f"{db.settings_dict['NAME']}")
+        w1 = rel_workers.start("w1")
+        sim.clear_log()
+        proxy.cut()
+        assert connections_refresh_sweep() == 2
+        wait_for(lambda: "OperationalError" in w1.log() and "Retry in" in w1.log(), timeout=30,
+                 what="the worker's tasks to fail on the database and be retried", diagnostics=w1.log)
+        assert refreshes(sim) == []  # the lock is taken before Salesforce is called: nothing presented
+        assert set(OrgConnection.objects.filter(pk__in=pks).values_list("status", flat=True)) == {"connected"}
+        assert not OrgConnection.objects.filter(pk__in=pks, refresh_started_at__isnull=False).exists()
+        assert w1.alive()
+
+        proxy.restore()
+        assert connections_refresh_sweep() == 2  # beat's next sweep; no manual step
+        wait_for(lambda: not due_connections().filter(pk__in=pks).exists(), timeout=40,
+                 what="the connections to be refreshed after the restart", diagnostics=w1.log)
+        assert set(OrgConnection.objects.filter(pk__in=pks).values_list("status", flat=True)) == {"connected"}
+        assert [e["outcome"] for e in refreshes(sim)] == ["ok", "ok"]
+        assert not AuditEvent.objects.filter(kind="org.needs_reauth").exists()
+        assert token_shaped(w1.log()) == []
+    finally:
+        rel_workers.stop_all()
+        proxy.stop()

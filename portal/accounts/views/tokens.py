@@ -6,6 +6,7 @@ Each view: one access call (orgs.access) → form → one service call (portal.a
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
@@ -21,17 +22,27 @@ from portal.accounts.reauth import recent_authentication_required
 from portal.accounts.services import ServiceError
 from portal.lib.http import client_ip
 
-EXPIRY_CHOICES = [("30", "30 days"), ("7", "7 days"), ("90", "90 days"), ("365", "1 year"), ("never", "Never")]
+EXPIRY_DAYS = (7, 30, 90, 180, 365)
+
+
+def expiry_choices() -> list[tuple[str, str]]:
+    """The lifetimes offered, up to PORTAL_API_TOKEN_MAX_DAYS (and the default, if it is not one of them)."""
+    days = {d for d in EXPIRY_DAYS if d <= settings.PORTAL_API_TOKEN_MAX_DAYS}
+    days.add(settings.PORTAL_API_TOKEN_DEFAULT_DAYS)
+    return [(str(d), "1 year" if d == 365 else f"{d} days") for d in sorted(days)]
 
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What it is for, e.g. “laptop” or “GitHub Actions deploy”.")
     kind = forms.ChoiceField(choices=ApiToken.Kind.choices, initial=ApiToken.Kind.PERSONAL, widget=forms.RadioSelect,
                              label="Kind")
-    expires = forms.ChoiceField(choices=EXPIRY_CHOICES, initial="30", label="Expires after")
+    expires = forms.ChoiceField(choices=expiry_choices, label="Expires after")
 
     def __init__(self, *args, can_manage_service: bool, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["expires"].initial = str(settings.PORTAL_API_TOKEN_DEFAULT_DAYS)
+        self.fields["expires"].help_text = (f"Every token expires; you get an email "
+                                            f"{settings.PORTAL_API_TOKEN_EXPIRY_WARNING_DAYS} days before.")
         if not can_manage_service:
             self.fields["kind"].choices = [(ApiToken.Kind.PERSONAL, ApiToken.Kind.PERSONAL.label)]
         self.fields["kind"].help_text = ("A personal token acts as you, with your current access. A team service "
@@ -39,19 +50,19 @@ class ApiTokenForm(forms.Form):
                                          "with it.")
 
     def expires_at(self):
-        value = self.cleaned_data["expires"]
-        return None if value == "never" else timezone.now() + timedelta(days=int(value))
+        return timezone.now() + timedelta(days=int(self.cleaned_data["expires"]))
 
 
 def _page(request, membership, form, status=200):
     can_service = access.team_allows(membership, TeamAction.MANAGE_SERVICE_TOKENS)
     team_tokens = ApiToken.objects.filter(team=membership.team)
+    now = timezone.now()
     return render(request, "tokens/token_list.html", {
         "membership": membership, "team": membership.team, "form": form, "can_manage_service": can_service,
         "personal": team_tokens.filter(kind=ApiToken.Kind.PERSONAL, user=request.user),
         "service": team_tokens.filter(kind=ApiToken.Kind.SERVICE).prefetch_related("grants__connection")
         if can_service else [],
-        "now": timezone.now(),
+        "now": now, "soon": now + timedelta(days=settings.PORTAL_API_TOKEN_EXPIRY_WARNING_DAYS),
     }, status=status)
 
 

@@ -10,8 +10,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0008_apitoken_trust_policy'),
-        ('orgs', '0004_access_version_triggers'),
+        ('accounts', '0009_apitoken_trust_policy'),
+        ('orgs', '0006_refresh_in_flight'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

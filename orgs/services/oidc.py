@@ -41,6 +41,7 @@ from orgs import access
 from orgs.models import Grant, OidcIssuer, OidcTokenUse, OrgAlias, OrgConnection, TrustPolicy
 from orgs.salesforce import egress, hosts
 from orgs.services.handout import HandOutError, connection_token_hand_out
+from orgs.services.revocation import connections_tokens_revoke_now
 from portal.accounts.models import ApiToken, AuditEvent, Membership
 from portal.accounts.services import ServiceError, audit_record
 from portal.accounts.tokens import api_token_create_for_ci
@@ -377,7 +378,8 @@ def trust_policy_save(*, actor: Membership, policy: TrustPolicy | None = None, i
         policy = TrustPolicy(team=actor.team, issuer=issuer, created_by=actor.user)
     elif policy.team_id != actor.team_id:
         raise ServiceError("That policy belongs to another team.")
-    reduced = not created and (bool(set(policy.connections.values_list("pk", flat=True)) - {c.pk for c in connections})
+    before_ids = set() if created else set(policy.connections.values_list("pk", flat=True))
+    reduced = not created and (bool(before_ids - {c.pk for c in connections})
                                or any(getattr(policy, k) != v for k, v in cleaned.items()) or policy.issuer != issuer)
     policy.issuer = issuer
     for key, value in cleaned.items():
@@ -391,7 +393,7 @@ def trust_policy_save(*, actor: Membership, policy: TrustPolicy | None = None, i
     audit_record(team=actor.team, actor=actor.user, kind=Kind.TRUST_POLICY_CREATED if created else
                  Kind.TRUST_POLICY_CHANGED, subject=policy.name, ip=ip, data=_policy_data(policy))
     if reduced:
-        _end_issued_tokens(policy)
+        _end_issued_tokens(policy, connection_ids=sorted(before_ids))
     return policy
 
 
@@ -408,16 +410,23 @@ def trust_policy_set_enabled(*, actor: Membership, policy: TrustPolicy, enabled:
 @transaction.atomic
 def trust_policy_delete(*, actor: Membership, policy: TrustPolicy, ip: str | None = None) -> None:
     data = _policy_data(policy)
-    _end_issued_tokens(policy)
+    _end_issued_tokens(policy, connection_ids=list(policy.connections.values_list("pk", flat=True)))
     policy.delete()
     audit_record(team=actor.team, actor=actor.user, kind=Kind.TRUST_POLICY_DELETED, subject=data["name"], ip=ip,
                  data=data)
 
 
-def _end_issued_tokens(policy: TrustPolicy) -> None:
-    """A disabled, narrowed or deleted policy: the portal API tokens it issued stop working now."""
+def _end_issued_tokens(policy: TrustPolicy, connection_ids: list[int] | None = None) -> None:
+    """A disabled, narrowed or deleted policy: the portal API tokens it issued stop working now, and the Salesforce
+    access tokens handed out under it are revoked at Salesforce after the commit (the same mechanism that ends a
+    removed member's access; the org's other users get a fresh token on their next hand-out)."""
     ApiToken.objects.filter(team_id=policy.team_id, trust_policy_code=policy.code, revoked_at__isnull=True) \
         .update(revoked_at=timezone.now())
+    if policy.last_used_at is None:
+        return  # nothing was ever handed out under it
+    ids = list(connection_ids if connection_ids is not None else policy.connections.values_list("pk", flat=True))
+    reason = f"CI trust policy “{policy.name}” disabled or narrowed"
+    transaction.on_commit(lambda: connections_tokens_revoke_now(connection_ids=ids, reason=reason))
 
 
 # -- the exchange ------------------------------------------------------------------------------------------------------
@@ -625,11 +634,13 @@ def _issue(*, policy: TrustPolicy, connection, verified: Verified, wanted: str, 
         try:
             issued = connection_token_hand_out(
                 team=policy.team, connection=connection, user=None, alias=ident, ip=ip, purpose="oidc",
+                identity=f"{claims.get('iss')}|{claims.get('sub')}",
                 extra={"policy": str(policy.code), "policy_name": policy.name, "claims": run,
                        "subject_token_sha256": verified.token_sha256[:16]})
         except HandOutError as exc:
-            raise ExchangeError("temporarily_unavailable" if exc.status == 503 else "invalid_target",
-                                f"hand-out: {exc.code}", status=exc.status, description=str(exc)) from None
+            error = {503: "temporarily_unavailable", 429: "slow_down"}.get(exc.status, "invalid_target")
+            raise ExchangeError(error, f"hand-out: {exc.code}", status=exc.status, description=str(exc),
+                                retry_after=exc.retry_after) from None
         audit_record(team=policy.team, actor=None, kind=Kind.OIDC_EXCHANGED, subject=policy.name, ip=ip,
                      data={"policy": str(policy.code), "issued": "access_token", "org": connection.username,
                            "org_id": connection.org_id, "expires_in": lifetime, "claims": run,

@@ -261,3 +261,18 @@ def test_failures_are_rate_limited_per_address(client, oidc, policy, settings):
 def test_successes_are_rate_limited_per_subject(client, oidc, policy, settings):
     settings.PORTAL_OIDC_EXCHANGES_PER_SUBJECT_PER_MINUTE = 2
     assert [exchange(client, oidc.mint("github", audience=PORTAL)).status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_disabling_a_used_policy_revokes_the_salesforce_token_it_handed_out(client, oidc, policy, admin, uat, sim,
+                                                                             django_capture_on_commit_callbacks):
+    from orgs.services import oidc as service
+
+    body = exchange(client, oidc.mint("github", audience=PORTAL)).json()
+    query = f"{body['instance_url']}/services/data/v{uat.api_version}/query"
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    assert requests.get(query, params={"q": "SELECT Id FROM Organization"}, headers=headers, timeout=10).ok
+    with django_capture_on_commit_callbacks(execute=True):
+        service.trust_policy_set_enabled(actor=admin, policy=TrustPolicy.objects.get(pk=policy.pk), enabled=False)
+    dead = requests.get(query, params={"q": "SELECT Id FROM Organization"}, headers=headers, timeout=10)
+    assert dead.status_code == 401
+    assert AuditEvent.objects.filter(kind="token.revoked_after_access_change").exists()

@@ -276,3 +276,14 @@ def test_disabling_a_used_policy_revokes_the_salesforce_token_it_handed_out(clie
     dead = requests.get(query, params={"q": "SELECT Id FROM Organization"}, headers=headers, timeout=10)
     assert dead.status_code == 401
     assert AuditEvent.objects.filter(kind="token.revoked_after_access_change").exists()
+
+
+def test_answers_match_the_openapi_schema(client, oidc, policy):
+    import jsonschema
+
+    from orgs.api import schema
+
+    schemas = schema.schema()["components"]["schemas"]
+    jsonschema.validate(exchange(client, oidc.mint("github", audience=PORTAL)).json(), schemas["TokenExchange"])
+    jsonschema.validate(exchange(client, "not-a-jwt").json(), schemas["OAuthError"])
+    assert "/oauth/token" in client.get("/api/v1/schema").json()["paths"]

@@ -5,7 +5,8 @@ _ERROR = {"$ref": "#/components/schemas/Error"}
 
 
 def _errors(*statuses: int) -> dict:
-    text = {401: "Missing, unknown, expired or revoked API token.",
+    text = {400: "The request is invalid; `message` says what to fix.",
+            401: "Missing, unknown, expired or revoked API token.",
             403: "The caller can see the org but not target it.",
             404: "No such org among those the caller can see (unknown and invisible look the same).",
             409: "The connection needs re-authorization, or an org id matches several connections.",

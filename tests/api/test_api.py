@@ -190,7 +190,8 @@ def test_schema_is_served_and_describes_every_route(client):
     assert response.status_code == 200
     doc = response.json()
     assert doc["openapi"].startswith("3.1")
-    assert set(doc["paths"]) == {"/orgs", "/orgs/{ident}", "/orgs/{ident}/access-token", "/schema"}
+    assert set(doc["paths"]) == {"/orgs", "/orgs/{ident}", "/orgs/{ident}/access-token", "/oauth/token",
+                                 "/trust-policies", "/trust-policies/{code}", "/schema"}
     token_responses = doc["paths"]["/orgs/{ident}/access-token"]["post"]["responses"]
     assert set(token_responses) == {"200", "401", "403", "404", "409", "429", "503"}
     jsonschema.Draft202012Validator.check_schema(doc["components"]["schemas"]["Org"])

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from orgs.models import ConnectedApp, Grant, OrgAlias, OrgConnection, Sandbox, ScratchOrg, SigningKey
+from orgs.models import ConnectedApp, Grant, OrgAlias, OrgConnection, Sandbox, ScratchOrg, SigningKey, TrustPolicy
 from portal.accounts.access import (
     TeamAction,
     membership_for_action,
@@ -317,6 +317,27 @@ def sandbox_for_user(user, team_code, sandbox_code, *, manage: bool = False):
 def sandbox_connection_owner_visible(visible: set[int] | None, connection_id: int | None) -> bool:
     """Whether the viewer may see who connected a sandbox (they can see that connection)."""
     return connection_id is not None and (visible is None or connection_id in visible)
+
+
+def trust_policy_for_action(user, team_code, policy_code):
+    """(membership, policy) for a team admin managing CI trust policies; 404 outside the team, 403 below admin."""
+    membership = membership_for_user(user, team_code)
+    policy = team_object(TrustPolicy, membership, policy_code)
+    if not team_allows(membership, TeamAction.MANAGE_TRUST_POLICIES):
+        raise PermissionDenied
+    return membership, policy
+
+
+def membership_of_api_token(token, action: TeamAction) -> Membership:
+    """The member a personal API token acts as, if their role allows `action` (403 otherwise; service tokens act
+    for nobody)."""
+    if token.user_id is None:
+        raise PermissionDenied
+    membership = Membership.objects.select_related("team", "user").filter(team_id=token.team_id,
+                                                                           user_id=token.user_id).first()
+    if membership is None or not team_allows(membership, action):
+        raise PermissionDenied
+    return membership
 
 
 # -- the same rules for API tokens -------------------------------------------------------------------------------------

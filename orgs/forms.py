@@ -214,3 +214,67 @@ class SandboxForm(forms.Form):
             return sandboxes.name_validate(self.cleaned_data["name"])
         except ServiceError as exc:
             raise forms.ValidationError(str(exc)) from None
+
+
+class TrustPolicyForm(forms.Form):
+    """A CI trust policy: which CI jobs (issuer + claims) may get tokens for which of the team's orgs."""
+
+    name = forms.CharField(max_length=100, help_text="e.g. “Deploy to UAT from main”.")
+    issuer_kind = forms.ChoiceField(label="CI issuer", choices=[("github", "GitHub Actions"), ("gitlab", "GitLab.com"),
+                                                                ("custom", "Custom issuer (https URL)")])
+    issuer_url = forms.CharField(required=False, max_length=300, label="Custom issuer URL",
+                                 help_text="Only for a custom issuer: its exact `iss`, e.g. "
+                                           "https://gitlab.example.com. Its discovery document is fetched and pinned "
+                                           "when you save.")
+    audience = forms.CharField(required=False, max_length=300,
+                               help_text="The `aud` the CI token must carry; empty means this portal's URL.")
+    required_claims = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false", "class": "font-monospace"}),
+        help_text="One claim=value per line, matched exactly. GitHub: repository_owner_id and repository_id (ids, "
+                  "not names), plus ref, environment or job_workflow_ref. GitLab: namespace_id and project_id, plus "
+                  "ref, ref_protected or environment.")
+    glob_claim = forms.ChoiceField(required=False, label="Pattern on one claim (optional)",
+                                   choices=[("", "none")] + [(c, c) for c in
+                                                              ("ref", "environment", "workflow_ref", "job_workflow_ref",
+                                                               "sub", "ci_config_ref_uri")])
+    glob_pattern = forms.CharField(required=False, max_length=200,
+                                   help_text="A * stands for one whole segment between / or : (refs/heads/release/*); "
+                                             "** for the rest.")
+    allowed_events = forms.CharField(
+        required=False, max_length=300, label="CI events",
+        help_text="Comma-separated. Empty: the ordinary ones (GitHub: push, workflow_dispatch, release, schedule; "
+                  "GitLab: push, web, schedule, api, trigger, pipeline). Pull requests only if you add them.")
+    connections = forms.ModelMultipleChoiceField(queryset=None, label="Orgs it may target",
+                                                 widget=forms.CheckboxSelectMultiple, required=False)
+    max_lifetime_minutes = forms.IntegerField(min_value=1, max_value=60, initial=15,
+                                              label="Longest token lifetime (minutes)")
+
+    def __init__(self, *args, team, **kwargs):
+        super().__init__(*args, **kwargs)
+        from orgs.models import OrgConnection
+
+        self.fields["connections"].queryset = OrgConnection.objects.filter(team=team).order_by("username")
+        self.fields["connections"].label_from_instance = lambda c: f"{c.username} ({c.type_label})"
+
+    def clean_required_claims(self) -> dict:
+        claims = {}
+        for number, line in enumerate(self.cleaned_data["required_claims"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, sep, value = line.partition("=")
+            if not sep or not name.strip() or not value.strip():
+                raise forms.ValidationError(f"Line {number}: write claim=value.")
+            claims[name.strip()] = value.strip()
+        return claims
+
+    def clean_allowed_events(self) -> list[str] | None:
+        value = self.cleaned_data["allowed_events"]
+        return [e.strip() for e in value.split(",") if e.strip()] or None
+
+
+class TokenDryRunForm(forms.Form):
+    token = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false",
+                                                         "class": "font-monospace", "autocomplete": "off"}),
+                            max_length=8192, label="A sample CI ID token",
+                            help_text="Checked against this policy and forgotten: it is not stored or logged, and "
+                                      "its jti is not used up.")

@@ -545,3 +545,82 @@ class SandboxSync(models.Model):
 
     def __str__(self) -> str:
         return f"sandbox sync of {self.production_id}"
+
+
+class OidcIssuer(models.Model):
+    """A CI system's OIDC issuer a team trusts: its discovery document and JWKS, pinned when registered.
+
+    Known issuers (GitHub Actions, GitLab.com) are shared by every customer of that CI (`shared`), so policies on them
+    must pin an owner id. The JWKS is cached here and refetched at most once per cooldown on an unknown `kid`."""
+
+    class Kind(models.TextChoices):
+        GITHUB = "github", "GitHub Actions"
+        GITLAB = "gitlab", "GitLab.com"
+        CUSTOM = "custom", "Custom issuer"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="oidc_issuers")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    issuer = models.URLField(max_length=300)  # the exact `iss` value
+    jwks_uri = models.URLField(max_length=500)
+    algorithms = models.CharField(max_length=100, default="RS256")  # comma-separated, asymmetric only
+    shared = models.BooleanField(default=False)
+    max_token_age = models.PositiveIntegerField(default=3600)  # seconds between `iat` and now
+    jwks = models.JSONField(default=dict, blank=True)  # the last good key set ({"keys": [...]})
+    jwks_fetched_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "issuer"], name="orgs_oidcissuer_unique")]
+
+    def __str__(self) -> str:
+        return self.issuer
+
+    @property
+    def algorithm_list(self) -> list[str]:
+        return [a for a in self.algorithms.split(",") if a]
+
+
+class TrustPolicy(models.Model):
+    """Which CI jobs may exchange their OIDC identity for a token to which of the team's orgs (target level only).
+
+    `required_claims` are exact matches on named claims; `glob_claim`/`glob_pattern` an optional segment-aware
+    pattern on one named claim; `allowed_events` the CI events accepted (GitHub `event_name`, GitLab
+    `pipeline_source`)."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="trust_policies")
+    name = models.CharField(max_length=100)
+    issuer = models.ForeignKey(OidcIssuer, on_delete=models.PROTECT, related_name="policies")
+    audience = models.CharField(max_length=300)
+    required_claims = models.JSONField(default=dict)
+    glob_claim = models.CharField(max_length=50, blank=True)
+    glob_pattern = models.CharField(max_length=200, blank=True)
+    allowed_events = models.JSONField(default=list)
+    connections = models.ManyToManyField(OrgConnection, related_name="trust_policies", blank=True)
+    max_lifetime = models.PositiveIntegerField(default=900)  # seconds; at most PORTAL_OIDC_MAX_LIFETIME
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="orgs_trustpolicy_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OidcTokenUse(models.Model):
+    """A CI token's `jti`, claimed atomically before anything is handed out: a replay loses, even concurrently."""
+
+    issuer = models.ForeignKey(OidcIssuer, on_delete=models.CASCADE, related_name="+")
+    jti = models.CharField(max_length=200)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "jti"], name="orgs_oidctokenuse_unique")]
+        indexes = [models.Index(fields=["expires_at"], name="orgs_oidctokenuse_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.jti} until {self.expires_at:%Y-%m-%d %H:%M}"

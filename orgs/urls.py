@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from orgs.views import connections, handout, offboarding, ops, registrations, sandboxes, sharing
+from orgs.views import ci, connections, handout, offboarding, ops, registrations, sandboxes, sharing
 
 app_name = "orgs"
 
@@ -46,6 +46,13 @@ urlpatterns = [
     # offboarding: what happens to a leaving member's orgs
     path(T + "members/<uuid:member>/remove/", offboarding.member_remove, name="member_remove"),
     path(T + "leave/", offboarding.team_leave, name="team_leave"),
+    # CI trust policies (OIDC token exchange)
+    path(T + "ci/", ci.policy_list, name="policy_list"),
+    path(T + "ci/new/", ci.policy_create, name="policy_create"),
+    path(T + "ci/<uuid:policy>/", ci.policy_detail, name="policy_detail"),
+    path(T + "ci/<uuid:policy>/edit/", ci.policy_edit, name="policy_edit"),
+    path(T + "ci/<uuid:policy>/enabled/", ci.policy_toggle, name="policy_toggle"),
+    path(T + "ci/<uuid:policy>/delete/", ci.policy_delete, name="policy_delete"),
     # operations: health, scratch orgs
     path(T + "health/", ops.health, name="health"),
     path(T + "scratch-orgs/", ops.scratch_orgs, name="scratch_orgs"),

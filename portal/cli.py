@@ -2,6 +2,9 @@
 
     orgportal login URL        store the portal URL and an API token (asked for, or from stdin / $ORGPORTAL_TOKEN)
                                in ~/.config/orgportal/config.json, mode 600
+    orgportal login URL --oidc in a CI job: exchange the job's OIDC ID token (GitHub Actions: requested with
+                               $ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN; GitLab: the `id_tokens` variable named by
+                               --id-token-env, default ORGPORTAL_ID_TOKEN) for a short-lived portal token
     orgportal orgs [--json]    the orgs you can target
     orgportal env ALIAS        shell exports: SF_ACCESS_TOKEN, SF_ORG_INSTANCE_URL, SF_TARGET_ORG
     orgportal sf-login ALIAS   `sf org login access-token --instance-url … --no-prompt --alias ALIAS` with a fresh
@@ -157,10 +160,83 @@ def access_token(alias: str) -> dict:
     return api(url, token, "POST", f"orgs/{urllib.parse.quote(alias, safe='')}/access-token")
 
 
+# -- OIDC (CI jobs) -------------------------------------------------------------------------------------------------
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
+PORTAL_TOKEN_TYPE = "urn:orgportal:token-type:api-token"
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Credentials never follow a redirect: a 3xx is an error."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} refused", headers, fp)
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def ci_id_token(*, audience: str, env_name: str) -> str:
+    """The running CI job's OIDC ID token for `audience`: GitHub Actions asks its token service; GitLab (and any CI
+    that puts the token in a variable) reads `env_name`."""
+    if os.environ.get(env_name):
+        return os.environ[env_name].strip()
+    request_url, request_token = (os.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL"),
+                                  os.environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
+    if request_url and request_token:
+        separator = "&" if "?" in request_url else "?"
+        request = urllib.request.Request(  # noqa: S310 (the runner's own URL)
+            f"{request_url}{separator}audience={urllib.parse.quote(audience, safe='')}",
+            headers={"Authorization": f"bearer {request_token}", "Accept": "application/json"})
+        try:
+            with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
+                value = json.loads(response.read()).get("value")
+        except (urllib.error.URLError, TimeoutError, ConnectionError, ValueError, AttributeError) as exc:
+            raise CliError(f"Could not get the job's ID token from GitHub Actions: {exc}. Does the job have "
+                           "`permissions: id-token: write`?", EXIT_AUTH) from None
+        if not value:
+            raise CliError("GitHub Actions returned no ID token.", EXIT_AUTH)
+        return value
+    raise CliError(f"No CI ID token found: in GitHub Actions give the job `permissions: id-token: write`; in GitLab "
+                   f"add `id_tokens: {{{env_name}: {{aud: <portal URL>}}}}` to the job.", EXIT_USAGE)
+
+
+def oidc_exchange(url: str, id_token: str) -> dict:
+    """POST /api/v1/oauth/token (RFC 8693) for a short-lived portal API token."""
+    body = urllib.parse.urlencode({"grant_type": TOKEN_EXCHANGE, "subject_token": id_token,
+                                   "subject_token_type": ID_TOKEN_TYPE,
+                                   "requested_token_type": PORTAL_TOKEN_TYPE}).encode()
+    request = urllib.request.Request(  # noqa: S310 (normalise_url allows http/https only)
+        f"{url}/api/v1/oauth/token", data=body, method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
+                 "User-Agent": "orgportal-cli"})
+    try:
+        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            error = json.loads(exc.read() or b"{}")
+        except ValueError:
+            error = {}
+        raise CliError(f"The portal refused the CI identity ({error.get('error', exc.code)}): "
+                       f"{error.get('error_description', '')} An admin can check why on the team's audit log and "
+                       "try the token on the trust policy's page.", EXIT_AUTH) from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        raise CliError(f"Cannot reach the portal at {url}: {getattr(exc, 'reason', exc)}.", EXIT_UNAVAILABLE) from None
+
+
 # -- commands --------------------------------------------------------------------------------------------------------
 
 def cmd_login(args) -> int:
     url = normalise_url(args.url)
+    if args.oidc:
+        answer = oidc_exchange(url, ci_id_token(audience=args.audience or url, env_name=args.id_token_env))
+        path = save_config(url, answer["access_token"])
+        orgs = api(url, answer["access_token"], "GET", "orgs")["orgs"]
+        print(f"Logged in to {url} with this job's CI identity for {answer.get('expires_in', '?')} s; "
+              f"{len(orgs)} org(s) you can target. Token saved in {path} (mode 600).")
+        return 0
     token = os.environ.get("ORGPORTAL_TOKEN") if not args.token_stdin else None
     if args.token_stdin:
         token = sys.stdin.readline().strip()
@@ -324,6 +400,10 @@ def parser() -> argparse.ArgumentParser:
     login = commands.add_parser("login", help="store the portal URL and an API token")
     login.add_argument("url")
     login.add_argument("--token-stdin", action="store_true", help="read the token from standard input")
+    login.add_argument("--oidc", action="store_true", help="in CI: exchange the job's OIDC ID token (no stored secret)")
+    login.add_argument("--audience", help="the audience to request for the ID token (default: the portal URL)")
+    login.add_argument("--id-token-env", default="ORGPORTAL_ID_TOKEN",
+                       help="the variable holding the ID token (GitLab id_tokens; default ORGPORTAL_ID_TOKEN)")
     login.set_defaults(func=cmd_login)
     orgs = commands.add_parser("orgs", help="list the orgs you can target")
     orgs.add_argument("--json", action="store_true")

@@ -267,6 +267,17 @@ try:
     PORTAL_SANDBOX_AUTH_RETRY_SECONDS = _env_int("PORTAL_SANDBOX_AUTH_RETRY_SECONDS", 600)  # unreachable new org
     PORTAL_SANDBOX_POLL_MAX_INTERVAL = _env_int("PORTAL_SANDBOX_POLL_MAX_INTERVAL", 60)  # seconds between polls
     PORTAL_INVITATION_DAYS = _env_int("PORTAL_INVITATION_DAYS", 7)
+    # CI OIDC token exchange (orgs/services/oidc.py). Known issuers' URLs (GitHub Actions, GitLab.com); extra
+    # issuer hosts allowed besides public https ones (same format as PORTAL_SALESFORCE_ALLOWED_HOSTS).
+    PORTAL_OIDC_GITHUB_ISSUER = _env("PORTAL_OIDC_GITHUB_ISSUER", "https://token.actions.githubusercontent.com")
+    PORTAL_OIDC_GITLAB_ISSUER = _env("PORTAL_OIDC_GITLAB_ISSUER", "https://gitlab.com")
+    PORTAL_OIDC_ALLOWED_HOSTS = _env("PORTAL_OIDC_ALLOWED_HOSTS", "")
+    PORTAL_OIDC_MAX_LIFETIME = _env_int("PORTAL_OIDC_MAX_LIFETIME", 3600)  # seconds: the most a policy may allow
+    PORTAL_OIDC_DEFAULT_LIFETIME = _env_int("PORTAL_OIDC_DEFAULT_LIFETIME", 900)  # seconds: a new policy's default
+    PORTAL_OIDC_JWKS_COOLDOWN = _env_int("PORTAL_OIDC_JWKS_COOLDOWN", 60)  # seconds between refetches on a new kid
+    PORTAL_OIDC_FAILURES_PER_IP_PER_MINUTE = _env_int("PORTAL_OIDC_FAILURES_PER_IP_PER_MINUTE", 20)
+    PORTAL_OIDC_EXCHANGES_PER_SUBJECT_PER_MINUTE = _env_int("PORTAL_OIDC_EXCHANGES_PER_SUBJECT_PER_MINUTE", 30)
+    PORTAL_OIDC_EXCHANGES_PER_POLICY_PER_MINUTE = _env_int("PORTAL_OIDC_EXCHANGES_PER_POLICY_PER_MINUTE", 120)
     PORTAL_PURGE_INVITATIONS_EVERY = _env_int("PORTAL_PURGE_INVITATIONS_EVERY", 3600)  # seconds
 
     # Encryption keyring for secrets at rest (orgs/crypto.py). Required in production; `make run` generates a

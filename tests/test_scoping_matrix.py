@@ -203,10 +203,17 @@ PAGES: dict[str, Page] = {
     "orgs:sandbox_delete": Page(GP, org_level(3), [{"sandbox": "main"}]),
     "orgs:sandbox_retry": Page(P, org_level(3), [{"sandbox": "main"}]),
     "orgs:sandbox_dismiss": Page(P, org_level(3), [{"sandbox": "main"}]),
+    # CI trust policies (team admins)
+    "orgs:policy_list": Page(G, admin),
+    "orgs:policy_create": Page(GP, admin),
+    "orgs:policy_detail": Page(GP, admin, [{"policy": "main"}]),
+    "orgs:policy_edit": Page(GP, admin, [{"policy": "main"}]),
+    "orgs:policy_toggle": Page(P, admin, [{"policy": "main"}]),
+    "orgs:policy_delete": Page(P, admin, [{"policy": "main"}]),
 }
 
 # Checked by test_api_scoping below (bearer tokens, not sessions).
-API = {"api:org", "api:access_token"}
+API = {"api:org", "api:access_token", "api:trust_policy"}
 
 # URLs with a parameter that is not a team object id, and why they are outside the matrix.
 NOT_MATRIXED = {
@@ -221,7 +228,8 @@ NOT_MATRIXED = {
 
 # Which kind of object each path parameter names.
 PARAM_KIND = {"app": "app", "key": "key", "connection": "connection", "grant": "grant", "member": "member",
-              "invitation": "invitation", "token": "token", "scratch_org": "scratch_org", "sandbox": "sandbox"}
+              "invitation": "invitation", "token": "token", "scratch_org": "scratch_org", "sandbox": "sandbox",
+              "policy": "policy"}
 
 
 # -- URL enumeration -----------------------------------------------------------------------------------------------
@@ -332,6 +340,15 @@ def _team_objects(team, owner_membership, prefix, people, *, grants):
     objects[("sandbox", "main")] = Sandbox.objects.create(team=team, production=hub, name=f"{prefix[:3]}uat",
                                                           sandbox_info_id=f"0GQ{prefix[:3]}000000001",
                                                           license_type="DEVELOPER")
+    from orgs.models import OidcIssuer, TrustPolicy
+
+    issuer = OidcIssuer.objects.create(team=team, kind="github", issuer=f"https://ci.{prefix}.example",
+                                       jwks_uri=f"https://ci.{prefix}.example/jwks", shared=True)
+    policy = TrustPolicy.objects.create(team=team, name=f"{prefix}-deploy", issuer=issuer,
+                                        audience="http://localhost:8000", allowed_events=["push"],
+                                        required_claims={"repository_owner_id": "1", "repository_id": "2"})
+    policy.connections.set([conns["sandbox"]])
+    objects[("policy", "main")] = policy
     for variant in ("nogrant", "owner"):
         objects[("member", variant)] = members.get(variant) or members["owner"]
     return Scope(team=team, objects=objects, members=members, personal=personal, service=service,
@@ -522,6 +539,21 @@ def test_api_scoping(scopes, client):
         leaked = listed & {c.username for c in other.connections.values()}
         if leaked:
             mismatches.append(f"GET /api/v1/orgs with {label} lists the other team's {sorted(leaked)}")
+    # trust policies: Acme's admins (personal tokens) only; Globex's people find nothing; service tokens act for nobody
+    acme_policy, globex_policy = acme.objects[("policy", "main")], globex.objects[("policy", "main")]
+    for label, (raw, who) in principals.items():
+        auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+        if who == "acme-service" or "service" in label:
+            wants = (403, 403)
+        elif who == "outsider":  # Globex's admins: their own team's policy only
+            wants = (404, 200)
+        else:
+            wants = (200, 404) if rank(who) >= 2 else (403, 403)
+        for code, expected in zip((acme_policy.code, globex_policy.code), wants, strict=True):
+            checked += 1
+            status = client.get(f"/api/v1/trust-policies/{code}", **auth).status_code
+            if status != expected:
+                mismatches.append(f"GET trust policy {code} with {label}: expected {expected}, got {status}")
     for connection in acme.connections.values():
         for method, path in (("get", f"/api/v1/orgs/{connection.username}"),
                              ("post", f"/api/v1/orgs/{connection.username}/access-token")):

@@ -5,7 +5,8 @@ _ERROR = {"$ref": "#/components/schemas/Error"}
 
 
 def _errors(*statuses: int) -> dict:
-    text = {401: "Missing, unknown, expired or revoked API token.",
+    text = {400: "The request is invalid; `message` says what to fix.",
+            401: "Missing, unknown, expired or revoked API token.",
             403: "The caller can see the org but not target it.",
             404: "No such org among those the caller can see (unknown and invisible look the same).",
             409: "The connection needs re-authorization, or an org id matches several connections.",
@@ -113,6 +114,43 @@ ERROR = {
 }
 
 
+TOKEN_EXCHANGE = {
+    "type": "object", "required": ["access_token", "issued_token_type", "token_type", "expires_in"],
+    "properties": {
+        "access_token": {"type": "string", "description": "A Salesforce access token, or a portal API token (op_…)"},
+        "issued_token_type": {"enum": ["urn:ietf:params:oauth:token-type:access_token",
+                                       "urn:orgportal:token-type:api-token"]},
+        "token_type": {"const": "Bearer"},
+        "expires_in": {"type": "integer", "description": "At most the policy's lifetime. A Salesforce token lives as "
+                                                         "the org's session settings say; disabling the policy "
+                                                         "revokes it."},
+        "instance_url": {"type": "string"}, "org_id": {"type": "string"}, "username": {"type": "string"},
+        "api_version": {"type": "string"}},
+}
+
+OAUTH_ERROR = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {"enum": ["invalid_request", "invalid_target", "unsupported_grant_type", "slow_down",
+                                      "temporarily_unavailable"]},
+                   "error_description": {"type": "string"}},
+}
+
+TRUST_POLICY_INPUT = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"}, "issuer_kind": {"enum": ["github", "gitlab", "custom"]},
+        "issuer": {"type": "string", "description": "A custom issuer's URL (its exact iss)"},
+        "audience": {"type": "string", "description": "Default: the portal's URL"},
+        "required_claims": {"type": "object", "additionalProperties": {"type": "string"},
+                            "description": "Exact matches; on GitHub/GitLab.com the owner id is required"},
+        "glob": {"type": "object", "properties": {"claim": {"type": "string"}, "pattern": {"type": "string"}}},
+        "allowed_events": {"type": "array", "items": {"type": "string"}},
+        "orgs": {"type": "array", "items": {"type": "string"}, "description": "Usernames of the team's orgs"},
+        "max_lifetime": {"type": "integer", "minimum": 60, "maximum": 3600},
+        "enabled": {"type": "boolean"}},
+}
+
+
 def schema(*, server_url: str = "/api/v1") -> dict:
     no_store = {"Cache-Control": {"schema": {"type": "string", "const": "no-store"}}}
     return {
@@ -194,6 +232,54 @@ def schema(*, server_url: str = "/api/v1") -> dict:
                               "409": {"description": "Refused now: too early (with the date), or a copy is running.",
                                       "content": {"application/json": {"schema": _ERROR}}},
                               **_errors(401, 403, 404)}}},
+            "/oauth/token": {"post": {
+                "operationId": "exchangeToken", "security": [],
+                "summary": "RFC 8693 token exchange: a CI job's OIDC ID token for an org access token or a "
+                           "short-lived portal API token (docs/ci.md)",
+                "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+                    "type": "object", "required": ["grant_type", "subject_token", "subject_token_type"],
+                    "properties": {
+                        "grant_type": {"const": "urn:ietf:params:oauth:grant-type:token-exchange"},
+                        "subject_token": {"type": "string", "maxLength": 8192},
+                        "subject_token_type": {"enum": ["urn:ietf:params:oauth:token-type:id_token",
+                                                        "urn:ietf:params:oauth:token-type:jwt"]},
+                        "resource": {"type": "string", "description": "…/api/v1/orgs/<alias, username or org id>"},
+                        "audience": {"type": "string", "description": "The org's alias, username or org id"},
+                        "requested_token_type": {"enum": ["urn:ietf:params:oauth:token-type:access_token",
+                                                          "urn:orgportal:token-type:api-token"]}}}}}},
+                "responses": {
+                    "200": {"description": "The issued token.", "headers": no_store, "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/TokenExchange"}}}},
+                    "400": {"description": "invalid_request (a bad token or no matching policy), invalid_target "
+                                           "(the org is outside the policy), unsupported_grant_type.",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OAuthError"}}}},
+                    "429": {"description": "slow_down: too many exchanges or failures; see Retry-After.",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OAuthError"}}}},
+                }}},
+            "/trust-policies": {
+                "get": {"operationId": "listTrustPolicies", "summary": "The team's CI trust policies (team admins)",
+                        "responses": {"200": {"description": "Policies.", "headers": no_store},
+                                      **_errors(401, 403)}},
+                "post": {"operationId": "createTrustPolicy", "summary": "Create a CI trust policy (team admins)",
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                             "$ref": "#/components/schemas/TrustPolicyInput"}}}},
+                         "responses": {"201": {"description": "The policy.", "headers": no_store},
+                                       **_errors(400, 401, 403)}}},
+            "/trust-policies/{code}": {
+                "parameters": [{"name": "code", "in": "path", "required": True,
+                                "schema": {"type": "string", "format": "uuid"}}],
+                "get": {"operationId": "getTrustPolicy", "summary": "One CI trust policy",
+                        "responses": {"200": {"description": "The policy.", "headers": no_store},
+                                      **_errors(401, 403, 404)}},
+                "patch": {"operationId": "changeTrustPolicy",
+                          "summary": "Change a policy; `{\"enabled\": false}` disables it (its tokens stop working)",
+                          "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                              "$ref": "#/components/schemas/TrustPolicyInput"}}}},
+                          "responses": {"200": {"description": "The policy.", "headers": no_store},
+                                        **_errors(400, 401, 403, 404)}},
+                "delete": {"operationId": "deleteTrustPolicy", "summary": "Delete a policy",
+                           "responses": {"200": {"description": "Deleted.", "headers": no_store},
+                                         **_errors(401, 403, 404)}}},
             "/schema": {"get": {"operationId": "getSchema", "summary": "This document", "security": [],
                                 "responses": {"200": {"description": "OpenAPI 3.1 JSON."}}}},
         },
@@ -201,6 +287,7 @@ def schema(*, server_url: str = "/api/v1") -> dict:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "A portal API token (op_…), personal or team service."}},
             "schemas": {"Org": ORG, "AccessToken": ACCESS_TOKEN, "Error": ERROR, "Sandbox": SANDBOX,
-                        "SandboxRequest": SANDBOX_REQUEST},
+                        "SandboxRequest": SANDBOX_REQUEST, "TokenExchange": TOKEN_EXCHANGE,
+                        "OAuthError": OAUTH_ERROR, "TrustPolicyInput": TRUST_POLICY_INPUT},
         },
     }

@@ -15,6 +15,9 @@ api_patterns = ([
     path("orgs/<str:ident>/sandboxes", views.org_sandboxes, name="sandboxes"),
     path("orgs/<str:ident>/sandboxes/<str:name>", views.org_sandbox, name="sandbox"),
     path("orgs/<str:ident>/sandboxes/<str:name>/refresh", views.org_sandbox_refresh, name="sandbox_refresh"),
+    path("oauth/token", views.oauth_token, name="oauth_token"),
+    path("trust-policies", views.trust_policies, name="trust_policies"),
+    path("trust-policies/<uuid:code>", views.trust_policy, name="trust_policy"),
     path("schema", views.schema_view, name="schema"),
     re_path(r"^(?P<rest>.*)$", views.not_found),  # JSON 404 for anything else under /api/v1/
 ], "api")

@@ -23,6 +23,8 @@ import functools
 import json
 import logging
 
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
@@ -30,8 +32,8 @@ from django.views.decorators.debug import sensitive_variables
 from orgs import access
 from orgs.api import schema
 from orgs.api.authentication import ApiAccessError, authenticate, bearer, resolve
-from orgs.models import Sandbox
-from orgs.services import sandboxes
+from orgs.models import OrgConnection, Sandbox, TrustPolicy
+from orgs.services import oidc, sandboxes
 from orgs.services.handout import HandOutError, connection_token_hand_out
 from portal.accounts.models import Membership
 from portal.accounts.services import ServiceError
@@ -166,6 +168,62 @@ def _sandbox(production, name: str) -> Sandbox:
     return row
 
 
+# -- CI: OIDC token exchange (RFC 8693) and trust policies ---------------------------------------------------------
+
+@api_view("POST", authenticated=False)
+def oauth_token(request):
+    """A CI job's OIDC ID token for a short-lived org access token (or a portal API token): orgs/services/oidc.py."""
+    form = request.POST
+    try:
+        result = oidc.exchange(grant_type=form.get("grant_type", ""), subject_token=form.get("subject_token", ""),
+                               subject_token_type=form.get("subject_token_type", ""),
+                               resource=form.get("resource"), audience=form.get("audience"),
+                               requested_token_type=form.get("requested_token_type"), ip=client_ip(request))
+    except oidc.ExchangeError as exc:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return _json({"error": exc.error, "error_description": exc.description}, status=exc.status, headers=headers)
+    body = {"access_token": result.token, "issued_token_type": result.issued_token_type, "token_type": "Bearer",
+            "expires_in": result.expires_in}
+    if result.connection is not None:
+        body.update({"instance_url": result.instance_url, "org_id": result.org_id, "username": result.username,
+                     "api_version": result.api_version})
+    return _json(body)
+
+
+def _policy_json(policy) -> dict:
+    return {"id": str(policy.code), "name": policy.name, "issuer": policy.issuer.issuer,
+            "issuer_kind": policy.issuer.kind, "audience": policy.audience,
+            "required_claims": policy.required_claims,
+            "glob": {"claim": policy.glob_claim, "pattern": policy.glob_pattern} if policy.glob_claim else None,
+            "allowed_events": policy.allowed_events, "max_lifetime": policy.max_lifetime, "enabled": policy.enabled,
+            "orgs": sorted(c.username for c in policy.connections.all()),
+            "last_used_at": policy.last_used_at.isoformat() if policy.last_used_at else None}
+
+
+def _policy_fields(membership, body: dict) -> dict:
+    issuer = oidc.issuer_register(actor=membership, kind=str(body.get("issuer_kind") or "custom"),
+                                  url=str(body.get("issuer") or ""))
+    usernames = body.get("orgs") or []
+    if not isinstance(usernames, list):
+        raise ValueError("orgs must be a list of usernames")
+    ids = list(OrgConnection.objects.filter(team=membership.team, username__in=[str(u) for u in usernames])
+               .values_list("pk", flat=True))
+    if len(ids) != len(set(usernames)):
+        raise ValueError("orgs: every entry must be the username of one of the team's orgs")
+    glob = body.get("glob") or {}
+    claims = body.get("required_claims") or {}
+    events = body.get("allowed_events")
+    if not isinstance(claims, dict) or not isinstance(glob, dict) or (events is not None and
+                                                                     not isinstance(events, list)):
+        raise ValueError("required_claims and glob are objects, allowed_events a list")
+    return {"issuer": issuer, "name": str(body.get("name") or ""), "audience": str(body.get("audience") or ""),
+            "required_claims": claims, "glob_claim": str(glob.get("claim") or ""),
+            "glob_pattern": str(glob.get("pattern") or ""),
+            "allowed_events": events if events is not None else oidc.default_events(issuer),
+            "connection_ids": ids, "max_lifetime": int(body.get("max_lifetime") or
+                                                       settings.PORTAL_OIDC_DEFAULT_LIFETIME)}
+
+
 def _body(request) -> dict:
     try:
         data = json.loads(request.body or b"{}")
@@ -234,6 +292,56 @@ def org_sandbox_refresh(request, token, ident, name):
         return api_error(409, "refused", str(exc))
     row.refresh_from_db()
     return _json(sandboxes.sandbox_as_json(row), status=202)
+
+
+def _policy_call(request, token, action):
+    try:
+        membership = access.membership_of_api_token(token, access.TeamAction.MANAGE_TRUST_POLICIES)
+    except PermissionDenied:
+        return api_error(403, "forbidden", "Only team admins (with a personal API token) manage trust policies.")
+    try:
+        return action(membership)
+    except (ServiceError, ValueError, TypeError) as exc:
+        return api_error(400, "invalid", str(exc))
+
+
+@api_view("GET", "POST")
+def trust_policies(request, token):
+    def act(membership):
+        if request.method == "GET":
+            rows = TrustPolicy.objects.filter(team=membership.team).select_related("issuer").prefetch_related(
+                "connections").order_by("name")
+            return _json({"trust_policies": [_policy_json(p) for p in rows]})
+        policy = oidc.trust_policy_save(actor=membership, ip=client_ip(request),
+                                        **_policy_fields(membership, _body(request)))
+        return _json(_policy_json(policy), status=201)
+
+    return _policy_call(request, token, act)
+
+
+@api_view("GET", "PATCH", "DELETE")
+def trust_policy(request, token, code):
+    def act(membership):
+        policy = TrustPolicy.objects.select_related("issuer").filter(team=membership.team, code=code).first()
+        if policy is None:
+            return api_error(404, "not_found", "No such trust policy in your team.")
+        if request.method == "GET":
+            return _json(_policy_json(policy))
+        if request.method == "DELETE":
+            oidc.trust_policy_delete(actor=membership, policy=policy, ip=client_ip(request))
+            return _json({"deleted": str(code)})
+        body = _body(request)
+        if set(body) == {"enabled"}:
+            oidc.trust_policy_set_enabled(actor=membership, policy=policy, enabled=bool(body["enabled"]),
+                                          ip=client_ip(request))
+            return _json(_policy_json(policy))
+        merged = {**_policy_json(policy), **body}
+        merged["issuer_kind"] = body.get("issuer_kind", policy.issuer.kind)
+        policy = oidc.trust_policy_save(actor=membership, policy=policy, ip=client_ip(request),
+                                        **_policy_fields(membership, merged))
+        return _json(_policy_json(policy))
+
+    return _policy_call(request, token, act)
 
 
 @api_view("GET", authenticated=False)

@@ -50,9 +50,12 @@ class HandOutError(ServiceError):
         self.status, self.code, self.retry_after = status, code, retry_after
 
 
-def handout_principal(*, user: User | None, api_token: ApiToken | None) -> str:
-    """Whose budget a hand-out takes: the service token for service tokens, else the member (personal tokens and
-    the web share it, so more tokens do not mean more hand-outs)."""
+def handout_principal(*, user: User | None, api_token: ApiToken | None, identity: str | None = None) -> str:
+    """Whose budget a hand-out takes: a CI identity (OIDC exchange: issuer and subject), the service token for
+    service tokens, else the member (personal tokens and the web share it, so more tokens do not mean more
+    hand-outs)."""
+    if identity is not None:
+        return f"ci:{identity}"
     if api_token is not None and api_token.kind == ApiToken.Kind.SERVICE:
         return f"service-token:{api_token.pk}"
     if user is not None:
@@ -60,12 +63,14 @@ def handout_principal(*, user: User | None, api_token: ApiToken | None) -> str:
     return f"api-token:{api_token.pk}"
 
 
-def handout_rate_limit(*, user: User | None, api_token: ApiToken | None = None) -> None:
+def handout_rate_limit(*, user: User | None, api_token: ApiToken | None = None, identity: str | None = None) -> None:
     """Take one hand-out from the principal's budget; HandOutError(429) with `retry_after` when it is spent."""
     limit = settings.PORTAL_HANDOUT_RATE_PER_MINUTE
-    wait = rate_limit_hit(f"handout:{handout_principal(user=user, api_token=api_token)}", limit=limit, window=60)
+    principal = handout_principal(user=user, api_token=api_token, identity=identity)
+    wait = rate_limit_hit(f"handout:{principal}", limit=limit, window=60)
     if wait is not None:
-        who = "this service token" if api_token is not None and api_token.kind == ApiToken.Kind.SERVICE else "you"
+        who = ("this CI identity" if identity is not None else "this service token"
+               if api_token is not None and api_token.kind == ApiToken.Kind.SERVICE else "you")
         raise HandOutError(429, "rate_limited", f"Too many access-token requests by {who} (limit {limit} a minute, "
                                                 f"web and API together). Retry in {wait} s.", retry_after=wait)
 
@@ -78,13 +83,14 @@ def token_fingerprint(access_token: str) -> str:
 @sensitive_variables()
 def connection_token_hand_out(*, team, connection: OrgConnection, user: User | None,
                               api_token: ApiToken | None = None, alias: str = "", ip: str | None = None,
-                              purpose: str = "api") -> HandOut:
+                              purpose: str = "api", extra: dict | None = None,
+                              identity: str | None = None) -> HandOut:
     """An access token for a connection the caller may target (the caller checked that through orgs.access).
 
     Served from the encrypted cache while valid, else refreshed or minted by `orgs.services.refresh`. Audited with who,
     which org, which API token, the address and only a hash of the token. Rate-limited per principal first
-    (`handout_rate_limit`)."""
-    handout_rate_limit(user=user, api_token=api_token)
+    (`handout_rate_limit`); `identity` names a CI job's OIDC identity, which has no user or API token."""
+    handout_rate_limit(user=user, api_token=api_token, identity=identity)
     try:
         issued = refresh.connection_access_token(connection_id=connection.pk, connection=connection)
     except refresh.CheckNeededError as exc:
@@ -98,6 +104,8 @@ def connection_token_hand_out(*, team, connection: OrgConnection, user: User | N
         raise HandOutError(503, "key_unavailable", str(exc)) from None
     data = {"org_id": connection.org_id, "username": connection.username, "alias": alias, "purpose": purpose,
             "token_sha256": token_fingerprint(issued.access_token), "flow": connection.flow}
+    if extra:
+        data.update(extra)
     if api_token is not None:
         data["api_token"] = {"name": api_token.name, "kind": api_token.kind, "hint": api_token.hint,
                              "code": str(api_token.code)}

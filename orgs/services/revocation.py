@@ -93,9 +93,15 @@ def on_access_reducing(sender, *, team_id: int, reason: str, user_ids=None, serv
 
 
 def _revoke_lost(*, team_id: int, before: set, reason: str, scope: dict) -> None:
-    lost = sorted({cid for (_, _, cid) in before - token_holders(team=team_id, **scope)})
+    connections_tokens_revoke_now(connection_ids=sorted({cid for (_, _, cid) in
+                                                         before - token_holders(team=team_id, **scope)}),
+                                  reason=reason)
+
+
+def connections_tokens_revoke_now(*, connection_ids: list[int], reason: str) -> None:
+    """Publish a revocation of the tokens handed out for each connection so far (call after the commit)."""
     since = time.time()
-    for connection_id in lost:
+    for connection_id in connection_ids:
         try:
             task(CONNECTION_TASK).delay(connection_id, reason, since)
         except Exception as exc:  # noqa: BLE001 - broker trouble: do the work here rather than not at all

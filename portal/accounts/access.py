@@ -35,6 +35,7 @@ class TeamAction(StrEnum):
     MANAGE_GROUPS = "manage_groups"  # team groups and the sharing policy
     VIEW_MATRIX = "view_matrix"  # "who can target what" (members see the rows of orgs visible to them)
     MANAGE_EVERY_ORG = "manage_every_org"  # manage level on every connection of the team ("team admin")
+    MANAGE_TRUST_POLICIES = "manage_trust_policies"  # CI OIDC issuers and trust policies
 
 
 # The minimum role for each team action. One table, tested as a matrix.
@@ -54,6 +55,7 @@ _TEAM_ACTION_MIN_ROLE: dict[TeamAction, Role] = {
     TeamAction.MANAGE_GROUPS: Role.ADMIN,
     TeamAction.VIEW_MATRIX: Role.MEMBER,
     TeamAction.MANAGE_EVERY_ORG: Role.ADMIN,
+    TeamAction.MANAGE_TRUST_POLICIES: Role.ADMIN,
 }
 
 

@@ -183,6 +183,9 @@ class ApiToken(models.Model):
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     expiry_warned_at = models.DateTimeField(null=True, blank=True)  # the one "expires soon" email went out
+    # A service token a CI job obtained by OIDC token exchange: the code of the trust policy that issued it (the
+    # Salesforce side's TrustPolicy), so disabling the policy revokes it.
+    trust_policy_code = models.UUIDField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -326,6 +329,12 @@ class AuditEvent(models.Model):
         SANDBOX_REFRESHED = "sandbox.refreshed", "Sandbox refreshed and reconnected"
         SANDBOX_FAILED = "sandbox.failed", "Sandbox create or refresh failed"
         SANDBOX_DELETED = "sandbox.deleted", "Sandbox deleted"
+        TRUST_POLICY_CREATED = "trust_policy.created", "CI trust policy created"
+        TRUST_POLICY_CHANGED = "trust_policy.changed", "CI trust policy changed"
+        TRUST_POLICY_DELETED = "trust_policy.deleted", "CI trust policy deleted"
+        OIDC_ISSUER_REGISTERED = "oidc_issuer.registered", "CI OIDC issuer registered"
+        OIDC_EXCHANGED = "oidc.exchanged", "CI token exchanged"
+        OIDC_REJECTED = "oidc.rejected", "CI token exchange refused"
 
     # Indexes: every team query uses (team, -created_at) and the admin's list created_at; a single-column team index
     # would be redundant and actor is never filtered on (the page searches actor_label). Each index is paid on every

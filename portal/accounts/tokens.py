@@ -117,6 +117,21 @@ def api_token_create(*, actor: Membership, kind: str, name: str, expires_at: dat
 
 
 @sensitive_variables()
+@transaction.atomic
+def api_token_create_for_ci(*, team: Team, name: str, expires_at: datetime, trust_policy_code,
+                            ip: str | None = None) -> tuple[ApiToken, str]:
+    """A short-lived service token for a CI job that proved its identity by OIDC (no person behind it). Returns
+    (token, plaintext); the caller grants it the trust policy's orgs."""
+    plaintext = _new_plaintext()
+    token = ApiToken.objects.create(
+        team=team, kind=ApiToken.Kind.SERVICE, user=None, name=name[:100], token_hash=api_token_hash(plaintext),
+        hint=plaintext[:11], created_by=None, expires_at=expires_at, trust_policy_code=trust_policy_code)
+    audit_record(team=team, actor=None, kind=Kind.API_TOKEN_CREATED, subject=token.name, ip=ip,
+                 data=_audit_data(token))
+    return token, plaintext
+
+
+@sensitive_variables()
 def api_token_parse(raw: str | None) -> str | None:
     """The hash to look a presented bearer value up by, or None when it cannot be one of ours (refused unhashed)."""
     if not raw or not raw.startswith(ApiToken.PREFIX) or len(raw) > MAX_TOKEN_LENGTH:

@@ -192,7 +192,8 @@ def test_schema_is_served_and_describes_every_route(client):
     assert doc["openapi"].startswith("3.1")
     assert set(doc["paths"]) == {"/orgs", "/orgs/{ident}", "/orgs/{ident}/access-token", "/schema",
                                  "/orgs/{ident}/sandboxes", "/orgs/{ident}/sandboxes/{name}",
-                                 "/orgs/{ident}/sandboxes/{name}/refresh"}
+                                 "/orgs/{ident}/sandboxes/{name}/refresh", "/oauth/token", "/trust-policies",
+                                 "/trust-policies/{code}"}
     token_responses = doc["paths"]["/orgs/{ident}/access-token"]["post"]["responses"]
     assert set(token_responses) == {"200", "401", "403", "404", "409", "429", "503"}
     jsonschema.Draft202012Validator.check_schema(doc["components"]["schemas"]["Org"])

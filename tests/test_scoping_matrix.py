@@ -349,6 +349,9 @@ def _team_objects(team, owner_membership, prefix, people, *, grants):
                                         required_claims={"repository_owner_id": "1", "repository_id": "2"})
     policy.connections.set([conns["sandbox"]])
     objects[("policy", "main")] = policy
+    from orgs.services.connections import aliases_ensure
+
+    aliases_ensure(team=team)  # as the services do when access is granted
     for variant in ("nogrant", "owner"):
         objects[("member", variant)] = members.get(variant) or members["owner"]
     return Scope(team=team, objects=objects, members=members, personal=personal, service=service,

@@ -101,7 +101,7 @@ def test_the_migration_backfills_aliases_for_access_granted_before(world, uat):
     Grant.objects.create(team=world.team, connection=uat, level=Level.TARGET, subject_type="member",
                          member=world.member)  # as before this change: no alias made
     assert not OrgAlias.objects.filter(user=world.member, connection=uat).exists()
-    backfill = __import__("orgs.migrations.0006_hf_alias_backfill", fromlist=["backfill"]).backfill
+    backfill = __import__("orgs.migrations.0009_alias_backfill", fromlist=["backfill"]).backfill
     backfill(django_apps, None)
     assert OrgAlias.objects.get(user=world.member, connection=uat).alias == "uat"
     assert set(OrgAlias.objects.filter(connection=uat).values_list("user__email", flat=True)) == {

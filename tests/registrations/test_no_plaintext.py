@@ -138,3 +138,53 @@ def test_no_plaintext_secret_in_the_database_dump_or_the_logs(world, client, cap
     logs = "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records)
     assert find_leaks(logs, canaries) == []
     assert physical_hits(canaries, since=start) == []  # table files, indexes, TOAST and the WAL written meanwhile
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_no_oauth_code_or_token_in_the_dump_the_logs_the_cache_or_the_broker(world, client, caplog, sim, sim_app):
+    """The OAuth callback's code, the refresh token and the access tokens handed out (web and API) appear nowhere in
+    pg_dump, the logs, the Redis cache or the Celery broker database, in any encoding."""
+    from urllib.parse import parse_qs, urlsplit
+
+    import redis
+    from django.conf import settings
+
+    from orgs.models import OrgConnection
+    from portal.accounts.models import Membership
+    from portal.accounts.tokens import api_token_create
+    from tests.connect.helpers import callback_path, login_and_allow, start
+
+    caplog.set_level(logging.DEBUG)
+    client.force_login(world.owner)
+    callback = login_and_allow(sim, start(client, world, sim_app, alias="uat"), "dev@acme.example.uat")
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    assert client.get(callback_path(callback)).status_code in (302, 303)
+    connection = OrgConnection.objects.get(username="dev@acme.example.uat")
+    web = client.post(reverse("orgs:token", args=[world.team.code, connection.code]))
+    assert web.status_code == 200
+    _, raw = api_token_create(actor=Membership.objects.get(team=world.team, user=world.owner), kind="personal",
+                              name="canary")
+    api = client.post("/api/v1/orgs/uat/access-token", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert api.status_code == 200
+    canaries = {"code": code, "refresh_token": connection.reveal("refresh_token"),
+                "access_token": api.json()["access_token"], "api_token": raw}
+
+    assert find_leaks(pg_dump(), canaries) == []
+    logs = "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records)
+    assert find_leaks(logs, canaries) == []
+    stored = []
+    for url in {settings.REDIS_URL, settings.CACHES["default"]["LOCATION"]}:
+        server = redis.Redis.from_url(url)
+        for key in server.scan_iter(count=1000):
+            kind = server.type(key)
+            if kind == b"string":
+                stored.append(repr(server.get(key)))
+            elif kind == b"list":
+                stored.extend(repr(item) for item in server.lrange(key, 0, -1))
+            elif kind == b"hash":
+                stored.append(repr(server.hgetall(key)))
+            stored.append(repr(key))
+    assert stored, "the cache holds something (the hand-out's rate-limit counter at least)"
+    assert find_leaks("\n".join(stored), canaries) == []

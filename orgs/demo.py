@@ -76,3 +76,31 @@ def seed_demo_salesforce(*, team, owner, simulator_url: str, stdout) -> None:
     for label, username in DEMO_SALESFORCE_LOGINS:
         stdout.write(f"    {label:<22} {username:<24} password: {DEMO_SALESFORCE_PASSWORD}")
     seed_demo_sandboxes(team=team, owner=owner, app=app, simulator_url=simulator_url, stdout=stdout)
+
+
+DEMO_POLICY = "Demo CI: acme/app main → acme-prod"
+
+
+def seed_demo_ci_policy(*, team, owner, stdout) -> None:
+    """One example CI trust policy on the fake OIDC issuer that `make run` starts as "GitHub Actions": pushes to
+    acme/app's main branch (oidcsim's default claims) may target the demo production org. Idempotent."""
+    from orgs.models import TrustPolicy
+    from orgs.services import oidc
+
+    actor = Membership.objects.get(team=team, user=owner)
+    if not TrustPolicy.objects.filter(team=team, name=DEMO_POLICY).exists():
+        issuer = oidc.issuer_register(actor=actor, kind="github")
+        production = OrgConnection.objects.filter(team=team, username=DEMO_PRODUCTION).values_list("pk", flat=True)
+        oidc.trust_policy_save(actor=actor, issuer=issuer, name=DEMO_POLICY, audience="",
+                               required_claims={"repository_owner_id": "1342004", "repository_id": "260064828",
+                                                "ref": "refs/heads/main"},
+                               glob_claim="", glob_pattern="", allowed_events=oidc.default_events(issuer),
+                               connection_ids=list(production), max_lifetime=900)
+    stdout.write(f"CI trust policy “{DEMO_POLICY}”: a job token from the fake issuer "
+                 f"({oidc_issuer_hint()}) exchanges at /api/v1/oauth/token (docs/ci.md).")
+
+
+def oidc_issuer_hint() -> str:
+    from django.conf import settings
+
+    return settings.PORTAL_OIDC_GITHUB_ISSUER

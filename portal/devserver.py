@@ -24,6 +24,9 @@ def _env() -> dict[str, str]:
     env.setdefault("PORTAL_BASE_URL", f"http://127.0.0.1:{port}")
     env.setdefault("SFSIM_PORT", "8765")
     env.setdefault("PORTAL_SALESFORCE_ALLOWED_HOSTS", f"http://127.0.0.1:{env['SFSIM_PORT']}")
+    env.setdefault("OIDCSIM_PORT", "8766")  # a fake CI OIDC issuer, trusted as "GitHub Actions" by the demo team
+    env.setdefault("PORTAL_OIDC_GITHUB_ISSUER", f"http://127.0.0.1:{env['OIDCSIM_PORT']}/github")
+    env.setdefault("PORTAL_OIDC_ALLOWED_HOSTS", f"http://127.0.0.1:{env['OIDCSIM_PORT']}")
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
@@ -48,6 +51,7 @@ def main() -> int:
     sim_url = f"http://127.0.0.1:{env['SFSIM_PORT']}"
     commands = {
         "sfsim": [sys.executable, "-m", "sfsim", "--port", env["SFSIM_PORT"]],
+        "oidcsim": [sys.executable, "-m", "oidcsim", "--port", env["OIDCSIM_PORT"]],
         "web": [sys.executable, "manage.py", "runserver", f"127.0.0.1:{env['PORT']}", "--noreload"],
         "worker": [sys.executable, "-m", "celery", "-A", "portal", "worker", "-l", "INFO", "--concurrency", "2"],
         "beat": [sys.executable, "-m", "celery", "-A", "portal", "beat", "-l", "INFO"],
@@ -71,8 +75,10 @@ def main() -> int:
         # Children get their own sessions: Ctrl-C reaches only this supervisor, which stops them in order.
         procs["sfsim"] = subprocess.Popen(commands.pop("sfsim"), cwd=BASE_DIR, env=env, start_new_session=True)
         _wait_for_http(f"{sim_url}/services/data/")
+        procs["oidcsim"] = subprocess.Popen(commands.pop("oidcsim"), cwd=BASE_DIR, env=env, start_new_session=True)
+        _wait_for_http(f"{env['PORTAL_OIDC_GITHUB_ISSUER']}/.well-known/openid-configuration")
         _point_simulator_callback(sim_url, env["PORTAL_BASE_URL"])
-        _manage(env, "seed_demo", "--simulator", sim_url)
+        _manage(env, "seed_demo", "--simulator", sim_url, "--oidc-issuer")
         for name, command in commands.items():
             procs[name] = subprocess.Popen(command, cwd=BASE_DIR, env=env, start_new_session=True)
         _wait_for_http(f"http://127.0.0.1:{env['PORT']}/accounts/login/")

@@ -14,3 +14,24 @@ def test_demo_team_has_a_production_org_with_two_sandboxes(world, sim):
     assert production.kind == "production"
     assert sorted(Sandbox.objects.filter(production=production).values_list("name", flat=True)) == ["dev", "qa"]
     assert "Sandboxes" in out.getvalue()
+
+
+def test_demo_team_has_an_example_ci_policy_that_exchanges(world, sim, client, settings):
+    """make run's fake issuer is trusted as GitHub Actions; its default job token reaches the demo production org."""
+    from oidcsim.testing import start_issuer
+    from orgs.demo import DEMO_POLICY, seed_demo_ci_policy
+    from orgs.models import TrustPolicy
+
+    with start_issuer() as issuer:
+        settings.PORTAL_OIDC_GITHUB_ISSUER = issuer.issuer_url("github")
+        settings.PORTAL_OIDC_ALLOWED_HOSTS = issuer.base_url
+        out = io.StringIO()
+        seed_demo_salesforce(team=world.team, owner=world.owner, simulator_url=sim.base_url, stdout=out)
+        for _ in range(2):  # idempotent
+            seed_demo_ci_policy(team=world.team, owner=world.owner, stdout=out)
+        assert TrustPolicy.objects.filter(team=world.team, name=DEMO_POLICY).count() == 1
+        token = issuer.mint("github", audience=settings.PORTAL_BASE_URL)
+        response = client.post("/api/v1/oauth/token", {
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token": token,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:id_token", "audience": "acme-prod"})
+        assert response.status_code == 200, response.content

@@ -19,9 +19,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--simulator", default="", help="Base URL of the bundled Salesforce simulator")
+        parser.add_argument("--oidc-issuer", action="store_true",
+                            help="Also seed an example CI trust policy on the fake OIDC issuer (PORTAL_OIDC_*)")
 
     @transaction.atomic
-    def handle(self, *args, simulator: str = "", **options):
+    def handle(self, *args, simulator: str = "", oidc_issuer: bool = False, **options):
         if not settings.DEBUG:
             raise CommandError("seed_demo only runs with DEBUG=true: it creates accounts with known passwords.")
         team = Team.objects.filter(name=DEMO_TEAM).order_by("pk").first()
@@ -40,6 +42,10 @@ class Command(BaseCommand):
                     team = team_create(user=user, name=DEMO_TEAM)
             Membership.objects.get_or_create(team=team, user=user, defaults={"role": role})
         self._seed_salesforce(team=team, owner=owner, simulator=simulator)
+        if oidc_issuer and simulator:
+            from orgs.demo import seed_demo_ci_policy
+
+            seed_demo_ci_policy(team=team, owner=owner, stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS("Demo team ready. Sign in with:"))
         for email, password, role, *_ in DEMO_USERS:
             self.stdout.write(f"    {role:<7} {email:<22} password: {password}")

@@ -54,9 +54,28 @@ logconfig_dict = {
     },
 }
 
+def _prepare_metrics_dir() -> None:
+    """PROMETHEUS_MULTIPROC_DIR (portal/lib/metrics.py): every worker writes its metrics there; a new master starts
+    from an empty directory, so counters of a previous run are not added to this one's."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for name in os.listdir(path):
+            if name.endswith(".db"):
+                os.unlink(os.path.join(path, name))
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
 def on_starting(server):
     """Before any worker: refuse to start when the encryption keyring cannot decrypt this database's known-answer
     values (one line naming PORTAL_ENCRYPTION_KEYS, exit status 2; portal/accounts/keycheck.py)."""
+    _prepare_metrics_dir()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     import django
     from django.db import connections

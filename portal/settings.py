@@ -279,6 +279,13 @@ try:
     PORTAL_OIDC_EXCHANGES_PER_SUBJECT_PER_MINUTE = _env_int("PORTAL_OIDC_EXCHANGES_PER_SUBJECT_PER_MINUTE", 30)
     PORTAL_OIDC_EXCHANGES_PER_POLICY_PER_MINUTE = _env_int("PORTAL_OIDC_EXCHANGES_PER_POLICY_PER_MINUTE", 120)
     PORTAL_PURGE_INVITATIONS_EVERY = _env_int("PORTAL_PURGE_INVITATIONS_EVERY", 3600)  # seconds
+    # /metrics (portal/health.py) answers only for these Host names, without forwarding headers, from a peer that is
+    # not a trusted proxy: Prometheus inside the network, never the public site.
+    PORTAL_METRICS_HOSTS = frozenset(h.strip("[]").lower() for h in _env_list("PORTAL_METRICS_HOSTS",
+                                                                              "localhost,127.0.0.1,::1"))
+    # Error reports to Sentry, off unless set (portal/lib/sentry.py: events redacted before sending).
+    SENTRY_DSN = _env("SENTRY_DSN", "")
+    SENTRY_ENVIRONMENT = _env("SENTRY_ENVIRONMENT", "production" if PRODUCTION else "development")
 
     # Encryption keyring for secrets at rest (orgs/crypto.py). Required in production; `make run` generates a
     # development keyring into .run/encryption-keys.

@@ -575,3 +575,10 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
     },
 }
+
+# -- error reports -----------------------------------------------------------------------------------------------------
+
+if SENTRY_DSN:
+    from portal.lib.sentry import sentry_init
+
+    sentry_init(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT)

@@ -49,6 +49,13 @@ def test_hand_outs_move_the_counters_by_channel_and_outcome(client, world, orgs,
     limited = ("portal_handouts_total", {"channel": "api", "outcome": "rate_limited"})
     assert value(after, ok[0], **ok[1]) - value(before, ok[0], **ok[1]) == 2
     assert value(after, limited[0], **limited[1]) - value(before, limited[0], **limited[1]) == 1
+    # The web's "Get access token" is its own channel (its budget is the member's, spent above).
+    from django.urls import reverse
+
+    client.force_login(world.owner)
+    assert client.post(reverse("orgs:token", args=[world.team.code, orgs.sandbox.code])).status_code == 429
+    assert value(scrape(client), "portal_handouts_total", channel="web", outcome="rate_limited") - value(
+        before, "portal_handouts_total", channel="web", outcome="rate_limited") == 1
     # Scrape-time values: connections by status, from the database.
     from orgs.models import OrgConnection
 

@@ -555,7 +555,7 @@ LOGGING = {
         "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
     },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "plain": {"format": "%(asctime)s [%(request_id)s] %(levelname)s %(name)s: %(message)s"},
         "json": {"()": "portal.lib.logs.RedactingJsonFormatter",
                  "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"},
     },

@@ -157,3 +157,14 @@ def test_gunicorn_json_logs_carry_the_request_id_on_the_access_line_and_the_apps
     assert {line["logger"] for line in mine} == {"django.request", "gunicorn.access"}, lines
     access = next(line for line in mine if line["logger"] == "gunicorn.access")
     assert "GET /nowhere/" in access["message"] and access["message"].endswith(rid)
+
+
+def test_the_text_format_carries_the_request_id_too(settings):
+    record = logging.LogRecord("portal.test", logging.INFO, __file__, 1, "hello", None, None)
+    token = logs._request_id.set("abc123" * 5)
+    try:
+        logs.RequestIdFilter().filter(record)
+    finally:
+        logs._request_id.reset(token)
+    line = logging.Formatter(settings.LOGGING["formatters"]["plain"]["format"]).format(record)
+    assert f"[{'abc123' * 5}] INFO portal.test: hello" in line

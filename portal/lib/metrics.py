@@ -11,6 +11,9 @@ import os
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # any process of the service (manage.py too) can write its values
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 HANDOUTS = Counter("portal_handouts", "Access-token hand-outs by channel and outcome (ok or the error code).",
                    ["channel", "outcome"])
 REFRESHES = Counter("portal_refreshes", "Access-token refreshes/mints at Salesforce by outcome.", ["outcome"])

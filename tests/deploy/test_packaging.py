@@ -3,6 +3,7 @@ image) carries the portal only, never the simulators, their demo keys or test fi
 the simulators from the checkout."""
 
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -59,10 +60,15 @@ def test_the_image_and_make_install_from_the_locks():
 
 
 def test_the_wheel_lacks_the_simulators_their_keys_and_the_tests(tmp_path):
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--quiet", "-w", str(tmp_path)],
-                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+    # Built from a copy: setuptools leaves build/ and *.egg-info next to the sources it builds.
+    source = tmp_path / "src"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", ".run", "build", "*.egg-info",
+                                                                 "staticfiles", "__pycache__", ".pytest_cache"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--quiet", "-w",
+                            str(tmp_path / "dist")], cwd=source, capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stdout + built.stderr
-    (wheel,) = tmp_path.glob("org_portal-*.whl")
+    assert (source / "sfsim").is_dir() and (source / "oidcsim").is_dir()  # there, and still left out
+    (wheel,) = (tmp_path / "dist").glob("org_portal-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith((".dist-info", ".data"))}
     assert tops == {"portal", "orgs"}, tops

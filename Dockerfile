@@ -9,11 +9,14 @@ WORKDIR /app
 RUN groupadd --gid 10001 portal \
     && useradd --uid 10001 --gid portal --create-home --home-dir /home/portal --shell /usr/sbin/nologin portal
 
+# The exact versions of requirements.lock first (a layer that changes only with the lock), then the portal itself
+# without resolving again. The simulators (sfsim/, oidcsim/), their demo keys and the tests are not in the image.
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY portal ./portal
 COPY orgs ./orgs
-COPY sfsim ./sfsim
-RUN pip install .
+RUN pip install --no-deps .
 
 COPY manage.py ./
 COPY templates ./templates

@@ -11,11 +11,18 @@ import os
 
 from celery import Celery, signals
 
+from portal.lib import logs
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# The publishing request's id travels with each task and marks the task's log lines (portal/lib/logs.py).
+signals.before_task_publish.connect(logs.task_publish_hook, weak=False)
+signals.task_prerun.connect(logs.task_start_hook, weak=False)
+signals.task_postrun.connect(logs.task_end_hook, weak=False)
 
 
 @signals.setup_logging.connect

@@ -279,6 +279,13 @@ try:
     PORTAL_OIDC_EXCHANGES_PER_SUBJECT_PER_MINUTE = _env_int("PORTAL_OIDC_EXCHANGES_PER_SUBJECT_PER_MINUTE", 30)
     PORTAL_OIDC_EXCHANGES_PER_POLICY_PER_MINUTE = _env_int("PORTAL_OIDC_EXCHANGES_PER_POLICY_PER_MINUTE", 120)
     PORTAL_PURGE_INVITATIONS_EVERY = _env_int("PORTAL_PURGE_INVITATIONS_EVERY", 3600)  # seconds
+    # /metrics (portal/health.py) answers only for these Host names, without forwarding headers, from a peer that is
+    # not a trusted proxy: Prometheus inside the network, never the public site.
+    PORTAL_METRICS_HOSTS = frozenset(h.strip("[]").lower() for h in _env_list("PORTAL_METRICS_HOSTS",
+                                                                              "localhost,127.0.0.1,::1"))
+    # Error reports to Sentry, off unless set (portal/lib/sentry.py: events redacted before sending).
+    SENTRY_DSN = _env("SENTRY_DSN", "")
+    SENTRY_ENVIRONMENT = _env("SENTRY_ENVIRONMENT", "production" if PRODUCTION else "development")
 
     # Encryption keyring for secrets at rest (orgs/crypto.py). Required in production; `make run` generates a
     # development keyring into .run/encryption-keys.
@@ -316,6 +323,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "portal.health.HealthCheckMiddleware",  # first: probes use internal hosts and plain HTTP
+    "portal.lib.logs.RequestIdMiddleware",  # X-Request-ID; every log line below here carries it
     "portal.lib.http.UntrustedProxyHeadersMiddleware",  # before anything reads X-Forwarded-Proto
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -533,16 +541,27 @@ CELERY_BEAT_SCHEDULE = {
 
 # -- logging -----------------------------------------------------------------------------------------------------------
 
+# PORTAL_LOG_FORMAT=json: one JSON object per line (time, level, logger, request_id, message); text by default.
+# Every handler: the request id, then the redaction filter (portal/lib/logs.py, portal/lib/redaction.py).
+PORTAL_LOG_FORMAT = (_env("PORTAL_LOG_FORMAT", "text") or "text").strip().lower()
+if PORTAL_LOG_FORMAT not in {"text", "json"}:
+    _fail(f"PORTAL_LOG_FORMAT: expected text or json, got {PORTAL_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
+        "request_id": {"()": "portal.lib.logs.RequestIdFilter"},
         "redact": {"()": "portal.lib.redaction.RedactSecretsFilter"},
         "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
     },
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s [%(request_id)s] %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "portal.lib.logs.RedactingJsonFormatter",
+                 "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if PORTAL_LOG_FORMAT == "json" else "plain",
+                    "filters": ["request_id", "redact"]},
         # Error e-mails to ADMINS (PORTAL_ADMINS); the handler masks token-shaped values in the finished e-mail.
         "mail_admins": {"class": "portal.lib.redaction.RedactingAdminEmailHandler", "level": "ERROR",
                         "filters": ["require_debug_false"]},
@@ -556,3 +575,10 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
     },
 }
+
+# -- error reports -----------------------------------------------------------------------------------------------------
+
+if SENTRY_DSN:
+    from portal.lib.sentry import sentry_init
+
+    sentry_init(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT)

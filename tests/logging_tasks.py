@@ -27,3 +27,9 @@ def log_secrets(marker: str) -> None:
     except RuntimeError:
         task_logger.exception("%s exception", marker)
     print(f"{marker} stdout {access_token}", file=sys.stderr)
+
+
+@shared_task(name="tests.logging_tasks.log_marker")
+def log_marker(marker: str) -> None:
+    task_logger.warning("%s task line", marker)
+    module_logger.warning("%s module line", marker)

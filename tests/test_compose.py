@@ -7,6 +7,7 @@ tests/deploy/test_db_roles.py.
 """
 
 import ipaddress
+import json
 import os
 import re
 import shutil
@@ -264,6 +265,8 @@ def test_service_command_starts_and_becomes_healthy(name, tmp_path):
         "HOSTNAME": socket.gethostname(),
         "PORTAL_ENCRYPTION_KEYS": os.environ["PORTAL_ENCRYPTION_KEYS"],
     })
+    if "PROMETHEUS_MULTIPROC_DIR" in (service.get("environment") or {}):
+        env["PROMETHEUS_MULTIPROC_DIR"] = _local(service["environment"]["PROMETHEUS_MULTIPROC_DIR"], tmp_path)
     log_path = tmp_path / f"{name}.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(_command(service, tmp_path), cwd=ROOT, env=env, stdout=log,
@@ -278,12 +281,38 @@ def test_service_command_starts_and_becomes_healthy(name, tmp_path):
                     break
                 assert time.monotonic() < deadline, f"{name} never healthy:\n{log_path.read_text()[-3000:]}"
                 time.sleep(1)
+            if name == "web":
+                _web_probes_and_metrics(env["PORT"])
         finally:
             proc.terminate()
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _web_probes_and_metrics(port: str) -> None:
+    """web's health check is readiness; /healthz is liveness; /metrics adds up every gunicorn worker's values
+    (PROMETHEUS_MULTIPROC_DIR) and answers only an internal host."""
+    import http.client
+    import urllib.request
+
+    base = f"http://127.0.0.1:{port}"
+    web = yaml.safe_load(COMPOSE.read_text())["services"]["web"]
+    assert "/readyz" in web["healthcheck"]["test"][-1]
+    for path in ("/healthz", "/readyz"):
+        with urllib.request.urlopen(base + path, timeout=10) as response:
+            assert response.status == 200 and json.loads(response.read())["status"] == "ok"
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    assert "portal_connections{" in text, text[-2000:]
+    public = http.client.HTTPConnection("127.0.0.1", int(port), timeout=10)
+    try:
+        public.request("GET", "/metrics", headers={"Host": "portal.example.com"})
+        answer = public.getresponse()
+        assert answer.status in (301, 400, 404) and b"portal_" not in answer.read()  # 301: to https, no metrics
+    finally:
+        public.close()
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")

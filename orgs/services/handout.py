@@ -25,6 +25,7 @@ from orgs.services import refresh
 from orgs.services.client import sf_client
 from portal.accounts.models import ApiToken, AuditEvent, User
 from portal.accounts.services import ServiceError, audit_record
+from portal.lib.metrics import handout_count
 from portal.lib.ratelimit import rate_limit_hit
 
 Kind = AuditEvent.Kind
@@ -80,11 +81,25 @@ def token_fingerprint(access_token: str) -> str:
     return hashlib.sha256(access_token.encode()).hexdigest()[:16]
 
 
-@sensitive_variables()
 def connection_token_hand_out(*, team, connection: OrgConnection, user: User | None,
                               api_token: ApiToken | None = None, alias: str = "", ip: str | None = None,
                               purpose: str = "api", extra: dict | None = None,
                               identity: str | None = None) -> HandOut:
+    """`_hand_out`, counted by channel (`purpose`) and outcome (ok or the HandOutError code): one counter increment
+    (portal_handouts_total)."""
+    try:
+        handed_out = _hand_out(team=team, connection=connection, user=user, api_token=api_token, alias=alias, ip=ip,
+                               purpose=purpose, extra=extra, identity=identity)
+    except HandOutError as exc:
+        handout_count(purpose, exc.code)
+        raise
+    handout_count(purpose, "ok")
+    return handed_out
+
+
+@sensitive_variables()
+def _hand_out(*, team, connection: OrgConnection, user: User | None, api_token: ApiToken | None, alias: str,
+              ip: str | None, purpose: str, extra: dict | None, identity: str | None) -> HandOut:
     """An access token for a connection the caller may target (the caller checked that through orgs.access).
 
     Served from the encrypted cache while valid, else refreshed or minted by `orgs.services.refresh`. Audited with who,

@@ -43,6 +43,7 @@ from orgs.services.notifications import notify_key_unavailable, notify_needs_rea
 from portal.accounts.models import AuditEvent
 from portal.accounts.services import ServiceError, audit_record
 from portal.lib import crypto
+from portal.lib.metrics import refresh_observe
 
 log = logging.getLogger(__name__)
 Status = OrgConnection.Status
@@ -153,6 +154,11 @@ def _refresh_lock(connection_id: int):
             log.warning("could not release the refresh lock of connection %s", connection_id)
 
 
+# portal_refreshes_total{outcome}: ok, or what a failed refresh/mint became.
+_OUTCOMES = {SalesforceUnavailableError: "salesforce_unavailable", ReauthorizationRequiredError: "needs_reauth",
+             KeyUnavailableError: "key_unavailable"}
+
+
 @sensitive_variables()
 def connection_refresh(*, connection_id: int, force: bool = False, max_age: timedelta | None = None,
                        unless_newer_than: datetime | None = None, deliberate: bool = False) -> IssuedToken:
@@ -187,6 +193,7 @@ def connection_refresh(*, connection_id: int, force: bool = False, max_age: time
         if interrupted and not deliberate:
             _vet_interrupted(connection)  # raises unless the stored refresh token is still active
         failure: Exception | None = None
+        started = time.monotonic()
         try:
             tokens = _renew(connection)
         except salesforce.TransientSalesforceError as exc:
@@ -204,9 +211,11 @@ def connection_refresh(*, connection_id: int, force: bool = False, max_age: time
             with transaction.atomic():
                 _mark_needs_reauth(connection, reason)
         else:
+            refresh_observe("ok", time.monotonic() - started)
             with transaction.atomic():
                 _store_tokens(connection, tokens)
             return _issued(connection, tokens.access_token)
+    refresh_observe(_OUTCOMES.get(type(failure), "error"), time.monotonic() - started)
     raise failure
 
 

@@ -5,9 +5,11 @@ its own row lock, so a connection enqueued twice is still refreshed once.
 """
 
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -18,6 +20,13 @@ from portal.lib.tasks import task
 log = logging.getLogger(__name__)
 SWEEP_BATCH = 5000  # connections per sweep
 REFRESH_BATCH = 20  # connections per refresh task (about 2–10 s of Salesforce round trips)
+LAST_SWEEP_KEY = "sweeps:refresh:last"  # when the last refresh sweep ran (epoch seconds): readiness and /metrics
+
+
+def refresh_sweep_last_at() -> float | None:
+    """When the refresh sweep (beat, every PORTAL_REFRESH_SWEEP_EVERY) last ran, from the shared cache."""
+    value = cache.get(LAST_SWEEP_KEY)
+    return float(value) if isinstance(value, int | float) else None
 
 
 def due_connections():
@@ -56,6 +65,7 @@ def connections_refresh_sweep() -> int:
                    .select_for_update(skip_locked=True).values_list("pk", flat=True)[:SWEEP_BATCH])
         batches = [ids[i:i + REFRESH_BATCH] for i in range(0, len(ids), REFRESH_BATCH)]
         _enqueue("orgs.tasks.connections_refresh_batch_task", batches)
+    cache.set(LAST_SWEEP_KEY, time.time(), timeout=None)
     log.info("refresh sweep: %d connection(s) due", len(ids))
     return len(ids)
 

@@ -11,6 +11,7 @@ RUN groupadd --gid 10001 portal \
 
 COPY pyproject.toml README.md ./
 COPY portal ./portal
+COPY clients ./clients
 COPY orgs ./orgs
 COPY sfsim ./sfsim
 RUN pip install .

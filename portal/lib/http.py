@@ -10,6 +10,8 @@ its session list and the portal's audit rows all use this one rule (portal/accou
 from __future__ import annotations
 
 import ipaddress
+import re
+import uuid
 
 from django.conf import settings
 
@@ -87,3 +89,21 @@ class UntrustedProxyHeadersMiddleware:
         if "HTTP_X_FORWARDED_PROTO" in request.META and not peer_is_trusted_proxy(request):
             del request.META["HTTP_X_FORWARDED_PROTO"]
         return self.get_response(request)
+
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+
+
+class RequestIdMiddleware:
+    """X-Request-ID on every answer: the caller's own value when it is a sane one (1–128 of letters, digits and
+    ._:@/+=-), else a fresh random one; also `request.request_id`, for logs and error bodies."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        given = request.META.get("HTTP_X_REQUEST_ID", "")
+        request.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id
+        return response

@@ -1,0 +1,374 @@
+"""The org funnel: what a member (or an API token) may see, target and manage on the team's Salesforce side.
+
+Every permission decision about connections, connected apps, signing keys and scratch orgs is made here, on top of
+the team funnel (`portal.accounts.access`). Views call one function at their top and get back the object:
+outsiders and objects of another team get `Http404`; too low a level or role gets `PermissionDenied` (403).
+Templates never compare levels or roles: views put `connection_permissions(...)` (or `perms`) in the context.
+
+`effective_access` is THE computation of who can do what with which connection. It is the only source for the
+orgs pages, the "who can target what" matrix, the REST API and worker notifications. It runs a fixed number of
+queries (memberships, group memberships, connections, grants: four) whatever the number of members, groups and
+orgs, and does the rest in memory.
+
+Rules (highest wins):
+- the connection's owner: manage ("owner");
+- team owners and admins: manage on every team connection ("team admin");
+- grants: to the member ("direct"), to their role ("via role admin" / "via role member"; the admin role covers
+  owners and admins, the member role everyone), or to a group they are in ("via group QA");
+- service tokens: only their own grants ("direct").
+
+The tables and columns these rules read are `ACCESS_INPUTS`; the triggers of orgs/migrations/0004 raise the team's
+access version on every write to them (tests/test_layout.py checks that the two lists agree).
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from orgs.models import ConnectedApp, Grant, OrgAlias, OrgConnection, Sandbox, ScratchOrg, SigningKey, TrustPolicy
+from portal.accounts.access import (
+    TeamAction,
+    membership_for_action,
+    membership_for_user,
+    role_allows,
+    team_allows,
+    team_object,
+    team_permissions,
+)
+from portal.accounts.models import Membership, TeamGroup
+
+# What access decisions read: these tables (for connections, only these columns). The triggers of
+# orgs/migrations/0004 raise the team's access version on every write to them, which is what lets
+# orgs.api.authentication cache decisions; tests/test_layout.py checks that the two lists agree.
+ACCESS_INPUTS: dict[str, tuple[str, ...] | None] = {
+    Membership._meta.db_table: None,  # roles
+    TeamGroup._meta.db_table: None,
+    TeamGroup.members.through._meta.db_table: None,  # group membership
+    Grant._meta.db_table: None,
+    OrgAlias._meta.db_table: None,  # the API resolves aliases
+    OrgConnection._meta.db_table: ("owner_id", "team_id", "username", "org_id"),
+}
+
+# The team funnel's entry points, re-exported so an org view makes its one call here.
+__all__ = ["Access", "Level", "TeamAction", "membership_for_action", "membership_for_user", "team_allows",
+           "team_permissions"]
+
+Level = Grant.Level
+
+
+@dataclass(frozen=True, order=True)
+class Access:
+    level: int  # a Grant.Level value
+    reason: str
+
+    @property
+    def level_label(self) -> str:
+        return Level(self.level).label
+
+    # What the level allows; templates and views ask these, never compare levels themselves.
+    @property
+    def can_target(self) -> bool:
+        return self.level >= Level.TARGET
+
+    @property
+    def can_manage(self) -> bool:
+        return self.level >= Level.MANAGE
+
+    def allows(self, need: int) -> bool:
+        return self.level >= need
+
+    def __str__(self) -> str:
+        return f"{self.level_label} ({self.reason})"
+
+
+_RANK_ORDER = {"owner": 3, "team admin": 2}  # on equal levels, prefer the most telling reason
+
+
+def _better(current: Access | None, candidate: Access) -> Access:
+    if current is None or candidate.level > current.level:
+        return candidate
+    if candidate.level == current.level and _RANK_ORDER.get(candidate.reason, 0) > _RANK_ORDER.get(current.reason, 0):
+        return candidate
+    return current
+
+
+def _grant_reason(grant: Grant, group_names: dict[int, str]) -> str:
+    if grant.subject_type == Grant.Subject.MEMBER:
+        return "direct"
+    if grant.subject_type == Grant.Subject.ROLE:
+        return f"via role {grant.role}"
+    if grant.subject_type == Grant.Subject.GROUP:
+        return f"via group {group_names.get(grant.group_id, '?')}"
+    return "direct"
+
+
+def effective_access(*, team, user_ids=None, connection_ids=None) -> dict[tuple[int, int], Access]:
+    """{(user id, connection id): Access} for the team's members (or `user_ids`) and connections (or
+    `connection_ids`). Pairs with no access are absent. Four queries, whatever the sizes."""
+    memberships = Membership.objects.filter(team=team)
+    if user_ids is not None:
+        memberships = memberships.filter(user_id__in=user_ids)
+    members = {m["user_id"]: m for m in memberships.values("id", "user_id", "role")}
+    group_rows = Membership.groups.through.objects.filter(membership__team=team)
+    if user_ids is not None:
+        group_rows = group_rows.filter(membership__user_id__in=user_ids)
+    group_rows = group_rows.values_list("membership__user_id", "teamgroup_id", "teamgroup__name")
+    user_groups: dict[int, set[int]] = defaultdict(set)
+    group_names: dict[int, str] = {}
+    for user_id, group_id, group_name in group_rows:
+        user_groups[user_id].add(group_id)
+        group_names[group_id] = group_name
+
+    connections = OrgConnection.objects.filter(team=team)
+    if connection_ids is not None:
+        connections = connections.filter(id__in=connection_ids)
+    owners = dict(connections.values_list("id", "owner_id"))
+    grants = Grant.objects.filter(team=team, connection_id__in=list(owners)).exclude(
+        subject_type=Grant.Subject.SERVICE_TOKEN).only("connection_id", "level", "subject_type", "member_id", "role",
+                                                       "group_id")
+
+    result: dict[tuple[int, int], Access] = {}
+    ranks = {uid: Membership.rank_of(m["role"]) for uid, m in members.items()}
+    admins = [uid for uid, m in members.items() if role_allows(m["role"], TeamAction.MANAGE_EVERY_ORG)]
+    for connection_id, owner_id in owners.items():
+        for uid in admins:
+            result[(uid, connection_id)] = Access(Level.MANAGE, "team admin")
+        if owner_id in members:
+            result[(owner_id, connection_id)] = Access(Level.MANAGE, "owner")
+
+    members_by_group: dict[int, list[int]] = defaultdict(list)
+    for uid, groups in user_groups.items():
+        if uid in members:
+            for gid in groups:
+                members_by_group[gid].append(uid)
+    for grant in grants:
+        access = Access(grant.level, _grant_reason(grant, group_names))
+        if grant.subject_type == Grant.Subject.MEMBER:
+            targets = [grant.member_id] if grant.member_id in members else []
+        elif grant.subject_type == Grant.Subject.ROLE:
+            targets = [uid for uid, rank in ranks.items() if rank >= Membership.rank_of(grant.role)]
+        else:
+            targets = members_by_group.get(grant.group_id, [])
+        for uid in targets:
+            key = (uid, grant.connection_id)
+            result[key] = _better(result.get(key), access)
+    return result
+
+
+def access_for_member(*, membership: Membership) -> dict[int, Access]:
+    """{connection id: Access} for one member."""
+    pairs = effective_access(team=membership.team, user_ids=[membership.user_id])
+    return {connection_id: access for (_, connection_id), access in pairs.items()}
+
+
+def access_for_service_token(*, token) -> dict[int, Access]:
+    """{connection id: Access} for a team service token: its own grants only."""
+    if not token.is_active:
+        return {}
+    return {connection_id: Access(level, "direct") for connection_id, level in
+            Grant.objects.filter(team_id=token.team_id, subject_type=Grant.Subject.SERVICE_TOKEN,
+                                 service_token=token).values_list("connection_id", "level")}
+
+
+def token_holders(*, team, user_ids=None, connection_ids=None, service_token_ids=None) -> set[tuple[str, int, int]]:
+    """Who may be handed an access token for which connection: {("user", user id, connection id)} for members with
+    target level or more, {("service", token id, connection id)} for active service tokens with such a grant.
+    `user_ids` / `service_token_ids`: None means all of them, [] none. Compared before and after a write, the pairs
+    that disappeared are the connections whose handed-out tokens must be revoked (orgs/services/revocation.py)."""
+    holders: set[tuple[str, int, int]] = set()
+    if user_ids is None or user_ids:
+        holders |= {("user", uid, cid) for (uid, cid), access in
+                    effective_access(team=team, user_ids=user_ids, connection_ids=connection_ids).items()
+                    if access.can_target}
+    if service_token_ids is None or service_token_ids:
+        grants = Grant.objects.filter(team=team, subject_type=Grant.Subject.SERVICE_TOKEN, level__gte=Level.TARGET)
+        if connection_ids is not None:
+            grants = grants.filter(connection_id__in=connection_ids)
+        if service_token_ids is not None:
+            grants = grants.filter(service_token_id__in=service_token_ids)
+        for grant in grants.select_related("service_token"):
+            if grant.service_token.is_active:
+                holders.add(("service", grant.service_token_id, grant.connection_id))
+    return holders
+
+
+# -- the funnel for pages ----------------------------------------------------------------------------------------------
+
+def connection_level(membership: Membership, connection):
+    """The member's effective Access (level + reason) on a connection, or None when they can't see it."""
+    if connection.team_id != membership.team_id:
+        return None
+    pairs = effective_access(team=membership.team, user_ids=[membership.user_id], connection_ids=[connection.pk])
+    return pairs.get((membership.user_id, connection.pk))
+
+
+def connection_for_user(user, team_code, connection_code, need):
+    """(membership, connection, access): 404 if the caller can't see it, 403 if their level is below `need`."""
+    membership = membership_for_user(user, team_code)
+    connection = team_object(OrgConnection, membership, connection_code)
+    access = connection_level(membership, connection)
+    if access is None:
+        raise Http404
+    if not access.allows(need):
+        raise PermissionDenied
+    return membership, connection, access
+
+
+def can_share(membership: Membership, connection, access) -> bool:
+    """Managers share; production orgs and Dev Hubs only by team admins unless the team policy opens it up."""
+    if access is None or not access.can_manage:
+        return False
+    if connection.is_sensitive and membership.team.share_production_policy == "admins":
+        return team_allows(membership, TeamAction.MANAGE_EVERY_ORG)
+    return True
+
+
+def connections_visible_to(membership: Membership) -> set[int] | None:
+    """Ids of the team's connections the member can see; None when they see every one (team admins)."""
+    if team_allows(membership, TeamAction.MANAGE_EVERY_ORG):
+        return None
+    return set(access_for_member(membership=membership))
+
+
+def connection_for_sharing(user, team_code, connection_code):
+    """(membership, connection, access) if the caller may change the connection's sharing; 404/403 otherwise."""
+    membership, connection, access = connection_for_user(user, team_code, connection_code, Level.VIEW)
+    if not can_share(membership, connection, access):
+        raise PermissionDenied
+    return membership, connection, access
+
+
+def app_for_action(user, team_code, app_code, action: TeamAction):
+    """(membership, app): 404 unless the app is in a team the caller belongs to, 403 if the role is too low."""
+    membership = membership_for_user(user, team_code)
+    app = team_object(ConnectedApp, membership, app_code)
+    if not team_allows(membership, action):
+        raise PermissionDenied
+    return membership, app
+
+
+def signing_key_for_action(user, team_code, key_code, action: TeamAction = TeamAction.MANAGE_KEYS):
+    membership = membership_for_user(user, team_code)
+    key = team_object(SigningKey, membership, key_code)
+    if not team_allows(membership, action):
+        raise PermissionDenied
+    return membership, key
+
+
+def scratch_org_for_delete(user, team_code, scratch_code):
+    """(membership, scratch org): its creator, or a manager of its Dev Hub, may delete it (404/403 otherwise)."""
+    membership = membership_for_user(user, team_code)
+    scratch = team_object(ScratchOrg, membership, scratch_code)
+    hub_access = connection_level(membership, scratch.dev_hub)
+    if hub_access is None:
+        raise Http404
+    if not can_delete_scratch_org(membership, scratch, hub_access):
+        raise PermissionDenied
+    return membership, scratch
+
+
+def can_create_scratch_org(hub: OrgConnection, hub_access: Access | None) -> bool:
+    """Anyone who may target a Dev Hub may create scratch orgs on it."""
+    return hub.is_devhub and hub_access is not None and hub_access.can_target
+
+
+def can_delete_scratch_org(membership: Membership, scratch: ScratchOrg, hub_access: Access | None) -> bool:
+    """Its creator, or a manager of its Dev Hub."""
+    return hub_access is not None and (scratch.requested_by_id == membership.user_id or hub_access.can_manage)
+
+
+# -- sandboxes of production orgs ----------------------------------------------------------------------------------
+
+def can_see_sandboxes(production: OrgConnection, production_access: Access | None) -> bool:
+    """Whoever can see a production connection sees its sandboxes tab."""
+    return production.kind == OrgConnection.Kind.PRODUCTION and production_access is not None
+
+
+def can_manage_sandboxes(production: OrgConnection, production_access: Access | None) -> bool:
+    """Create, refresh, delete, retry, dismiss: manage level on the production connection (team admins have it)."""
+    return can_see_sandboxes(production, production_access) and production_access.can_manage
+
+
+def production_for_sandboxes(user, team_code, connection_code, *, manage: bool = False):
+    """(membership, production connection, access): 404 unless a production org the caller can see; 403 when
+    `manage` and the caller may not manage its sandboxes."""
+    membership, production, production_access = connection_for_user(user, team_code, connection_code, Level.VIEW)
+    if not can_see_sandboxes(production, production_access):
+        raise Http404
+    if manage and not can_manage_sandboxes(production, production_access):
+        raise PermissionDenied
+    return membership, production, production_access
+
+
+def sandbox_for_user(user, team_code, sandbox_code, *, manage: bool = False):
+    """(membership, sandbox, access on its production org): 404 for outsiders, 403 when `manage` is refused."""
+    membership = membership_for_user(user, team_code)
+    sandbox = team_object(Sandbox, membership, sandbox_code)
+    production_access = connection_level(membership, sandbox.production)
+    if not can_see_sandboxes(sandbox.production, production_access):
+        raise Http404
+    if manage and not can_manage_sandboxes(sandbox.production, production_access):
+        raise PermissionDenied
+    return membership, sandbox, production_access
+
+
+def sandbox_connection_owner_visible(visible: set[int] | None, connection_id: int | None) -> bool:
+    """Whether the viewer may see who connected a sandbox (they can see that connection)."""
+    return connection_id is not None and (visible is None or connection_id in visible)
+
+
+def trust_policy_for_action(user, team_code, policy_code):
+    """(membership, policy) for a team admin managing CI trust policies; 404 outside the team, 403 below admin."""
+    membership = membership_for_user(user, team_code)
+    policy = team_object(TrustPolicy, membership, policy_code)
+    if not team_allows(membership, TeamAction.MANAGE_TRUST_POLICIES):
+        raise PermissionDenied
+    return membership, policy
+
+
+def membership_of_api_token(token, action: TeamAction) -> Membership:
+    """The member a personal API token acts as, if their role allows `action` (403 otherwise; service tokens act
+    for nobody)."""
+    if token.user_id is None:
+        raise PermissionDenied
+    membership = Membership.objects.select_related("team", "user").filter(team_id=token.team_id,
+                                                                           user_id=token.user_id).first()
+    if membership is None or not team_allows(membership, action):
+        raise PermissionDenied
+    return membership
+
+
+# -- the same rules for API tokens -------------------------------------------------------------------------------------
+
+def principal_access(token, connection_ids=None) -> dict:
+    """{connection id: Access} for an API token: a personal token acts as its member (current role and grants,
+    read from the database on every call); a service token reaches only the orgs shared with it.
+    `connection_ids` narrows the computation to those connections."""
+    if not token.is_active:
+        return {}
+    if token.kind == token.Kind.SERVICE:
+        found = access_for_service_token(token=token)
+        if connection_ids is not None:
+            wanted = set(connection_ids)
+            found = {c: a for c, a in found.items() if c in wanted}
+        return found
+    if token.user_id is None or not token.user.is_active:
+        return {}
+    # Without a membership row (left or removed) the selector finds no access, so nothing is reachable.
+    pairs = effective_access(team=token.team, user_ids=[token.user_id], connection_ids=connection_ids)
+    return {connection_id: a for (_, connection_id), a in pairs.items()}
+
+
+def api_connections(token, *, min_level=None) -> list[tuple]:
+    """[(connection, access, alias or None)] the token can reach at `min_level` (default: target), by alias."""
+    min_level = min_level or Level.TARGET
+    reachable = {cid: a for cid, a in principal_access(token).items() if a.level >= min_level}
+    connections = OrgConnection.objects.filter(id__in=list(reachable)).select_related("app")
+    aliases = {}
+    if token.user_id:
+        aliases = {a.connection_id: a for a in OrgAlias.objects.filter(user_id=token.user_id,
+                                                                        connection_id__in=list(reachable))}
+    rows = [(c, reachable[c.id], aliases.get(c.id)) for c in connections]
+    return sorted(rows, key=lambda row: (row[2].alias if row[2] else "~", row[0].username))

@@ -1,0 +1,354 @@
+"""The REST API (`/api/v1/`): JSON, bearer API tokens, `Cache-Control: no-store` on every answer.
+
+    GET  /api/v1/orgs                                   the orgs the caller can target
+    GET  /api/v1/orgs/<alias | username | org id>       one org the caller can see
+    POST /api/v1/orgs/<alias | username | org id>/access-token
+    GET  /api/v1/orgs/<prod>/sandboxes                  the production org's sandboxes
+    POST /api/v1/orgs/<prod>/sandboxes                  create one (recorded, then a worker drives it)
+    GET  /api/v1/orgs/<prod>/sandboxes/<name>           one sandbox and its request's progress
+    DELETE /api/v1/orgs/<prod>/sandboxes/<name>?confirm=<name>
+    POST /api/v1/orgs/<prod>/sandboxes/<name>/refresh
+    GET  /api/v1/schema                                 the OpenAPI document (orgs/api/schema.py)
+
+Errors are `{"error": code, "message": text}`: 401 missing/bad token, 403 visible but not targetable, 404 unknown or
+invisible (the same answer), 405 wrong method, 409 needs re-authorization (or an ambiguous org id), 429 rate limit
+(per member or service token, shared with the web hand-outs; with `Retry-After`), 503 Salesforce unreachable. The
+way in (token, org, level) is `orgs.api.authentication`; every permission decision is the org funnel's
+(`orgs.access`); hand-outs are `orgs.services.handout` (audited, rate-limited).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
+
+from orgs import access
+from orgs.api import schema
+from orgs.api.authentication import ApiAccessError, authenticate, bearer, resolve
+from orgs.models import OrgConnection, Sandbox, TrustPolicy
+from orgs.services import oidc, sandboxes
+from orgs.services.handout import HandOutError, connection_token_hand_out
+from portal.accounts.models import Membership
+from portal.accounts.services import ServiceError
+from portal.lib.http import client_ip
+
+log = logging.getLogger(__name__)
+
+
+def _json(data, status: int = 200, headers: dict | None = None) -> JsonResponse:
+    response = JsonResponse(data, status=status, json_dumps_params={"ensure_ascii": False})
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def api_error(status: int, code: str, message: str, headers: dict | None = None) -> JsonResponse:
+    return _json({"error": code, "message": message}, status=status, headers=headers)
+
+
+def api_view(*methods: str, authenticated: bool = True):
+    """JSON endpoint: method check (405), bearer token (401), then `view(request, token, **kwargs)`."""
+
+    def decorator(view):
+        @csrf_exempt
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in methods:
+                return api_error(405, "method_not_allowed", f"Use {' or '.join(methods)} here.",
+                                 headers={"Allow": ", ".join(methods)})
+            if not authenticated:
+                return view(request, *args, **kwargs)
+            raw = bearer(request)
+            if raw is None:
+                return api_error(401, "unauthorized", "Send an API token: `Authorization: Bearer op_…` (create one "
+                                 "under API tokens in the portal).", headers={"WWW-Authenticate": "Bearer"})
+            token = authenticate(raw=raw, ip=client_ip(request), ident=kwargs.get("ident"))
+            if token is None:
+                return api_error(401, "unauthorized", "This API token is unknown, expired or revoked.",
+                                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            try:
+                return view(request, token, *args, **kwargs)
+            except ApiAccessError as exc:
+                return api_error(exc.status, exc.code, exc.message)
+
+        return wrapper
+
+    return decorator
+
+
+def org_json(connection, level_access, alias) -> dict:
+    return {
+        "alias": alias.alias if alias else None,
+        "username": connection.username,
+        "org_id": connection.org_id,
+        "type": connection.type_label,
+        "kind": connection.kind,
+        "is_devhub": connection.is_devhub,
+        "instance_url": connection.instance_url,
+        "api_version": connection.api_version,
+        "status": connection.status,
+        "status_reason": connection.status_reason,
+        "flow": connection.flow,
+        "is_default_org": bool(alias and alias.is_default_org),
+        "is_default_devhub": bool(alias and alias.is_default_devhub),
+        "access": level_access.level_label,
+    }
+
+
+@api_view("GET")
+def orgs_list(request, token):
+    rows = access.api_connections(token)
+    return _json({"orgs": [org_json(c, a, alias) for c, a, alias in rows]})
+
+
+@api_view("GET")
+def org_detail(request, token, ident):
+    connection, level_access, alias = resolve(token, ident, need=access.Level.VIEW)
+    return _json(org_json(connection, level_access, alias))
+
+
+@sensitive_variables()
+@api_view("POST")
+def org_access_token(request, token, ident):
+    connection, _, alias = resolve(token, ident, need=access.Level.TARGET)
+    try:
+        issued = connection_token_hand_out(team=token.team, connection=connection, user=token.user,
+                                           api_token=token, alias=alias.alias if alias else "",
+                                           ip=client_ip(request), purpose="api")
+    except HandOutError as exc:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return api_error(exc.status, exc.code, str(exc), headers=headers)
+    return _json({
+        "access_token": issued.access_token,
+        "instance_url": issued.instance_url,
+        "username": issued.username,
+        "org_id": issued.org_id,
+        "api_version": issued.api_version,
+        "issued_at": issued.issued_at.isoformat(),
+        "alias": alias.alias if alias else None,
+    })
+
+
+def _production(token, ident, *, manage: bool):
+    """The production connection `ident` names, if the token may see (or manage) its sandboxes; 404/403."""
+    connection, found, _ = resolve(token, ident, need=access.Level.VIEW)
+    if not access.can_see_sandboxes(connection, found):
+        raise ApiAccessError(404, "not_found", f"“{ident}” is not a production org you can see.")
+    if manage and not access.can_manage_sandboxes(connection, found):
+        raise ApiAccessError(403, "forbidden", f"Managing the sandboxes of “{ident}” needs manage level on it.")
+    return connection
+
+
+def _requester(token) -> Membership:
+    membership = (Membership.objects.select_related("team", "user").filter(team_id=token.team_id,
+                                                                           user_id=token.user_id).first()
+                  if token.user_id else None)
+    if membership is None:
+        raise ApiAccessError(403, "forbidden", "Creating, refreshing or deleting a sandbox needs a personal API token "
+                                               "(the new connection gets an owner).")
+    return membership
+
+
+def _sandbox(production, name: str) -> Sandbox:
+    row = (Sandbox.objects.filter(production=production, name__iexact=name, deleted_at__isnull=True)
+           .order_by("-pk").first()
+           or Sandbox.objects.filter(production=production, name__iexact=name, state=Sandbox.State.FAILED)
+           .order_by("-pk").first())
+    if row is None:
+        raise ApiAccessError(404, "not_found", f"No sandbox named “{name}” on this production org.")
+    return row
+
+
+# -- CI: OIDC token exchange (RFC 8693) and trust policies ---------------------------------------------------------
+
+@api_view("POST", authenticated=False)
+def oauth_token(request):
+    """A CI job's OIDC ID token for a short-lived org access token (or a portal API token): orgs/services/oidc.py."""
+    form = request.POST
+    try:
+        result = oidc.exchange(grant_type=form.get("grant_type", ""), subject_token=form.get("subject_token", ""),
+                               subject_token_type=form.get("subject_token_type", ""),
+                               resource=form.get("resource"), audience=form.get("audience"),
+                               requested_token_type=form.get("requested_token_type"), ip=client_ip(request))
+    except oidc.ExchangeError as exc:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return _json({"error": exc.error, "error_description": exc.description}, status=exc.status, headers=headers)
+    body = {"access_token": result.token, "issued_token_type": result.issued_token_type, "token_type": "Bearer",
+            "expires_in": result.expires_in}
+    if result.connection is not None:
+        body.update({"instance_url": result.instance_url, "org_id": result.org_id, "username": result.username,
+                     "api_version": result.api_version})
+    return _json(body)
+
+
+def _policy_json(policy) -> dict:
+    return {"id": str(policy.code), "name": policy.name, "issuer": policy.issuer.issuer,
+            "issuer_kind": policy.issuer.kind, "audience": policy.audience,
+            "required_claims": policy.required_claims,
+            "glob": {"claim": policy.glob_claim, "pattern": policy.glob_pattern} if policy.glob_claim else None,
+            "allowed_events": policy.allowed_events, "max_lifetime": policy.max_lifetime, "enabled": policy.enabled,
+            "orgs": sorted(c.username for c in policy.connections.all()),
+            "last_used_at": policy.last_used_at.isoformat() if policy.last_used_at else None}
+
+
+def _policy_fields(membership, body: dict) -> dict:
+    issuer = oidc.issuer_register(actor=membership, kind=str(body.get("issuer_kind") or "custom"),
+                                  url=str(body.get("issuer") or ""))
+    usernames = body.get("orgs") or []
+    if not isinstance(usernames, list):
+        raise ValueError("orgs must be a list of usernames")
+    ids = list(OrgConnection.objects.filter(team=membership.team, username__in=[str(u) for u in usernames])
+               .values_list("pk", flat=True))
+    if len(ids) != len(set(usernames)):
+        raise ValueError("orgs: every entry must be the username of one of the team's orgs")
+    glob = body.get("glob") or {}
+    claims = body.get("required_claims") or {}
+    events = body.get("allowed_events")
+    if not isinstance(claims, dict) or not isinstance(glob, dict) or (events is not None and
+                                                                     not isinstance(events, list)):
+        raise ValueError("required_claims and glob are objects, allowed_events a list")
+    return {"issuer": issuer, "name": str(body.get("name") or ""), "audience": str(body.get("audience") or ""),
+            "required_claims": claims, "glob_claim": str(glob.get("claim") or ""),
+            "glob_pattern": str(glob.get("pattern") or ""),
+            "allowed_events": events if events is not None else oidc.default_events(issuer),
+            "connection_ids": ids, "max_lifetime": int(body.get("max_lifetime") or
+                                                       settings.PORTAL_OIDC_DEFAULT_LIFETIME)}
+
+
+def _body(request) -> dict:
+    try:
+        data = json.loads(request.body or b"{}")
+    except ValueError:
+        raise ApiAccessError(400, "bad_request", "Send a JSON object.") from None
+    if not isinstance(data, dict):
+        raise ApiAccessError(400, "bad_request", "Send a JSON object.")
+    return data
+
+
+@api_view("GET", "POST")
+def org_sandboxes(request, token, ident):
+    if request.method == "GET":
+        production = _production(token, ident, manage=False)
+        rows = (Sandbox.objects.filter(production=production, deleted_at__isnull=True).order_by("name"))
+        return _json({"sandboxes": [sandboxes.sandbox_as_json(row) for row in rows]})
+    production = _production(token, ident, manage=True)
+    membership = _requester(token)
+    data = _body(request)
+    source = None
+    if data.get("source"):
+        source = Sandbox.objects.filter(production=production, name__iexact=str(data["source"]),
+                                        deleted_at__isnull=True).exclude(sandbox_info_id="").first()
+        if source is None:
+            return api_error(400, "bad_request", f"No sandbox named “{data['source']}” to clone.")
+    try:
+        created = sandboxes.sandbox_create(
+            membership=membership, production=production, name=str(data.get("name") or ""),
+            license_type=str(data.get("license_type") or ""), description=str(data.get("description") or ""),
+            source=source, apex_class_id=str(data.get("apex_class_id") or ""),
+            auto_activate=data.get("auto_activate", True) is not False, alias=str(data.get("alias") or ""),
+            share=str(data.get("share") or Sandbox.Share.NOBODY), ip=client_ip(request))
+    except ServiceError as exc:
+        return api_error(400, "bad_request", str(exc))
+    created.refresh_from_db()
+    return _json(sandboxes.sandbox_as_json(created), status=202)
+
+
+@api_view("GET", "DELETE")
+def org_sandbox(request, token, ident, name):
+    production = _production(token, ident, manage=request.method == "DELETE")
+    row = _sandbox(production, name)
+    if request.method == "GET":
+        return _json(sandboxes.sandbox_as_json(row))
+    membership = _requester(token)
+    try:
+        sandboxes.sandbox_delete(actor=membership.user, sandbox=row, confirm_name=request.GET.get("confirm", ""),
+                                 ip=client_ip(request))
+    except ServiceError as exc:
+        return api_error(400, "bad_request", str(exc))
+    row.refresh_from_db()
+    return _json(sandboxes.sandbox_as_json(row))
+
+
+@api_view("POST")
+def org_sandbox_refresh(request, token, ident, name):
+    production = _production(token, ident, manage=True)
+    row = _sandbox(production, name)
+    membership = _requester(token)
+    data = _body(request)
+    try:
+        row = sandboxes.sandbox_refresh(membership=membership, sandbox=row,
+                                        auto_activate=data.get("auto_activate", True) is not False,
+                                        ip=client_ip(request))
+    except ServiceError as exc:
+        return api_error(409, "refused", str(exc))
+    row.refresh_from_db()
+    return _json(sandboxes.sandbox_as_json(row), status=202)
+
+
+def _policy_call(request, token, action):
+    try:
+        membership = access.membership_of_api_token(token, access.TeamAction.MANAGE_TRUST_POLICIES)
+    except PermissionDenied:
+        return api_error(403, "forbidden", "Only team admins (with a personal API token) manage trust policies.")
+    try:
+        return action(membership)
+    except (ServiceError, ValueError, TypeError) as exc:
+        return api_error(400, "invalid", str(exc))
+
+
+@api_view("GET", "POST")
+def trust_policies(request, token):
+    def act(membership):
+        if request.method == "GET":
+            rows = TrustPolicy.objects.filter(team=membership.team).select_related("issuer").prefetch_related(
+                "connections").order_by("name")
+            return _json({"trust_policies": [_policy_json(p) for p in rows]})
+        policy = oidc.trust_policy_save(actor=membership, ip=client_ip(request),
+                                        **_policy_fields(membership, _body(request)))
+        return _json(_policy_json(policy), status=201)
+
+    return _policy_call(request, token, act)
+
+
+@api_view("GET", "PATCH", "DELETE")
+def trust_policy(request, token, code):
+    def act(membership):
+        policy = TrustPolicy.objects.select_related("issuer").filter(team=membership.team, code=code).first()
+        if policy is None:
+            return api_error(404, "not_found", "No such trust policy in your team.")
+        if request.method == "GET":
+            return _json(_policy_json(policy))
+        if request.method == "DELETE":
+            oidc.trust_policy_delete(actor=membership, policy=policy, ip=client_ip(request))
+            return _json({"deleted": str(code)})
+        body = _body(request)
+        if set(body) == {"enabled"}:
+            oidc.trust_policy_set_enabled(actor=membership, policy=policy, enabled=bool(body["enabled"]),
+                                          ip=client_ip(request))
+            return _json(_policy_json(policy))
+        merged = {**_policy_json(policy), **body}
+        merged["issuer_kind"] = body.get("issuer_kind", policy.issuer.kind)
+        policy = oidc.trust_policy_save(actor=membership, policy=policy, ip=client_ip(request),
+                                        **_policy_fields(membership, merged))
+        return _json(_policy_json(policy))
+
+    return _policy_call(request, token, act)
+
+
+@api_view("GET", authenticated=False)
+def schema_view(request):
+    return _json(schema.schema(server_url=request.build_absolute_uri("/api/v1")))
+
+
+@api_view("GET", "POST", "PUT", "PATCH", "DELETE", authenticated=False)
+def not_found(request, rest=""):
+    return api_error(404, "not_found", "No such API endpoint. See /api/v1/schema.")

@@ -1,0 +1,120 @@
+"""Emails of the workers: "needs re-authorization" (once per episode), "key unavailable" (to the team's admins, once
+per episode) and scratch-org expiry (once per org).
+
+Bodies are templates (`templates/emails/ops_*.txt`); they name orgs and users, never a token or a secret.
+Sending never raises: a mail outage must not turn a refresh or a sweep into a failure.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+log = logging.getLogger(__name__)
+
+
+def _url(name: str, **kwargs) -> str:
+    return settings.PORTAL_BASE_URL.rstrip("/") + reverse(name, kwargs=kwargs)
+
+
+def needs_reauth_recipients(*, connection) -> list[str]:
+    """The connection's owner and everyone with manage level on it (orgs.access.effective_access)."""
+    from orgs.access import effective_access
+    from portal.accounts.models import User
+
+    pairs = effective_access(team=connection.team, connection_ids=[connection.pk])
+    managers = {uid for (uid, _), access in pairs.items() if access.can_manage}
+    return sorted(User.objects.filter(pk__in=managers | {connection.owner_id}, is_active=True)
+                  .values_list("email", flat=True))
+
+
+def notify_needs_reauth(*, connection_id: int, reason: str, check_needed: bool = False) -> int:
+    """One email to the owner and managers of a connection that now needs re-authorization (or, `check_needed`, whose
+    refresh was interrupted and needs a Check or a Reconnect). Returns the number of recipients."""
+    from orgs.models import OrgConnection
+
+    connection = OrgConnection.objects.select_related("team", "owner").filter(pk=connection_id).first()
+    if connection is None:
+        return 0
+    recipients = needs_reauth_recipients(connection=connection)
+    if not recipients:
+        return 0
+    body = render_to_string("emails/ops_needs_reauth.txt", {
+        "connection": connection, "team": connection.team, "reason": reason, "check_needed": check_needed,
+        "health_url": _url("orgs:health", team=connection.team.code)})
+    headline = "refresh interrupted, check needed" if check_needed else "needs re-authorization"
+    try:
+        send_mail(f"[Org Portal] {connection.username} {headline}", body, None, recipients)
+    except Exception as exc:  # noqa: BLE001 - mail outage: logged, never fatal to the refresh
+        log.error("could not send the needs-re-authorization email for %s (%s)", connection.code,
+                  type(exc).__name__)
+        return 0
+    return len(recipients)
+
+
+def key_unavailable_recipients(*, team_id: int) -> list[str]:
+    """The team's owners and admins (those who manage its connected apps and secrets)."""
+    from portal.accounts.access import TeamAction, role_allows
+    from portal.accounts.models import Membership
+
+    return sorted(email for role, email in Membership.objects.filter(team_id=team_id, user__is_active=True)
+                  .values_list("role", "user__email") if role_allows(role, TeamAction.MANAGE_APPS))
+
+
+def notify_key_unavailable(*, team_id: int) -> int:
+    """One email to the team's admins: the portal cannot decrypt its connections' secrets. Returns recipients."""
+    from orgs.models import OrgConnection
+    from portal.accounts.models import Team
+
+    team = Team.objects.filter(pk=team_id).first()
+    recipients = key_unavailable_recipients(team_id=team_id) if team else []
+    if not recipients:
+        return 0
+    affected = list(OrgConnection.objects.filter(team=team, status=OrgConnection.Status.KEY_UNAVAILABLE)
+                    .order_by("username").values_list("username", flat=True)[:20])
+    body = render_to_string("emails/ops_key_unavailable.txt", {
+        "team": team, "affected": affected, "health_url": _url("orgs:health", team=team.code)})
+    try:
+        send_mail(f"[Org Portal] {team.name}: encryption key unavailable", body, None, recipients)
+    except Exception as exc:  # noqa: BLE001 - mail outage: logged, never fatal to the refresh
+        log.error("could not send the key-unavailable email for team %s (%s)", team.code, type(exc).__name__)
+        return 0
+    return len(recipients)
+
+
+def notify_scratch_expiry(*, scratch, email: str, days: int) -> bool:
+    body = render_to_string("emails/ops_scratch_expiry.txt", {
+        "scratch": scratch, "team": scratch.team, "days": days,
+        "inventory_url": _url("orgs:hub_scratch_orgs", team=scratch.team.code, connection=scratch.dev_hub.code)})
+    try:
+        send_mail(f"[Org Portal] Scratch org {scratch.signup_username} expires in {days} day{'s' if days != 1 else ''}",
+                  body, None, [email])
+    except Exception as exc:  # noqa: BLE001 - mail outage: logged; the notice is not retried (once per org)
+        log.error("could not send a scratch-org expiry email (%s)", type(exc).__name__)
+        return False
+    return True
+
+
+def notify_sandbox_finished(*, sandbox_id: int) -> bool:
+    """One email to the member who requested a sandbox create or refresh: done, or failed with Salesforce's reason."""
+    from orgs.models import Sandbox
+
+    sandbox = Sandbox.objects.select_related("team", "production", "requested_by").filter(pk=sandbox_id).first()
+    if sandbox is None or sandbox.requested_by is None or sandbox.state not in ("done", "failed"):
+        return False
+    verb = "created" if sandbox.operation == "create" else "refreshed"
+    subject = (f"[Org Portal] Sandbox {sandbox.name} {verb}" if sandbox.state == "done"
+               else f"[Org Portal] Sandbox {sandbox.name} could not be {verb}")
+    body = render_to_string("emails/ops_sandbox_finished.txt", {
+        "sandbox": sandbox, "team": sandbox.team, "verb": verb,
+        "page_url": _url("orgs:sandboxes", team=sandbox.team.code, connection=sandbox.production.code)})
+    try:
+        send_mail(subject, body, None, [sandbox.requested_by.email])
+    except Exception as exc:  # noqa: BLE001 - mail outage: logged, never fails the request
+        log.error("could not send a sandbox email (%s)", type(exc).__name__)
+        return False
+    return True

@@ -1,0 +1,90 @@
+"""Hand-out pages: "Get access token" (shown once) and "Open in Salesforce" for orgs the member may target.
+Each view: one access call (orgs.access) → one service call.
+
+"Open in Salesforce" exchanges the access token for a single-use, short-lived frontdoor URL (the UI Bridge API's
+`/services/oauth2/singleaccess`, what `sf org open` does since August 2025; docs/salesforce.md) and answers 303 to
+it: the browser never sees the access token. Only if Salesforce won't issue one and PORTAL_FRONTDOOR_FORM_FALLBACK is
+on does the page fall back to POSTing the token to `frontdoor.jsp` from an auto-submitting form (`sid` in the body,
+never in a URL). Every answer is `no-store` and `Referrer-Policy: no-referrer`.
+"""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
+from django.views.decorators.http import require_POST
+
+from orgs import access
+from orgs.models import OrgAlias
+from orgs.services import handout
+from portal.accounts.reauth import recent_authentication_required
+from portal.lib.http import client_ip
+
+
+@sensitive_variables()
+def _hand_out(request, team, connection, purpose):
+    membership, connection, _ = access.connection_for_user(request.user, team, connection, access.Level.TARGET)
+    alias = OrgAlias.objects.filter(user=request.user, connection=connection).first()
+    issued = handout.connection_token_hand_out(team=membership.team, connection=connection, user=request.user,
+                                                alias=alias.alias if alias else "", ip=client_ip(request),
+                                                purpose=purpose)
+    return membership, connection, alias, issued
+
+
+def _failed(request, team, exc):
+    """A hand-out that did not happen: over the rate limit is a 429 page with `Retry-After`; anything else goes
+    back to the org list with the reason."""
+    if exc.status == 429:
+        response = render(request, "api/handout_rate_limited.html", {"message": str(exc), "team_code": team,
+                                                                        "retry_after": exc.retry_after}, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return _private(response)
+    messages.error(request, str(exc))
+    return redirect("orgs:org_list", team=team)
+
+
+def _private(response):
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@sensitive_variables()
+@login_required
+@require_POST
+@never_cache
+@recent_authentication_required
+def org_token(request, team, connection):
+    try:
+        membership, connection, alias, issued = _hand_out(request, team, connection, "web")
+    except handout.HandOutError as exc:
+        return _failed(request, team, exc)
+    return _private(render(request, "api/org_token.html", {
+        "membership": membership, "team": membership.team, "connection": connection, "alias": alias,
+        "issued": issued}))
+
+
+@sensitive_variables()
+@login_required
+@require_POST
+@never_cache
+@recent_authentication_required
+def org_open(request, team, connection):
+    try:
+        membership, connection, alias, issued = _hand_out(request, team, connection, "open")
+    except handout.HandOutError as exc:
+        return _failed(request, team, exc)
+    try:
+        url = handout.frontdoor_single_use_url(handed_out=issued)
+    except handout.HandOutError as exc:
+        if settings.PORTAL_FRONTDOOR_FORM_FALLBACK:
+            return _private(render(request, "api/org_open.html", {
+                "connection": connection, "frontdoor": issued.instance_url.rstrip("/") + "/secur/frontdoor.jsp",
+                "issued": issued}))
+        return _private(render(request, "api/org_open_error.html", {
+            "membership": membership, "team": membership.team, "connection": connection, "error": str(exc)},
+            status=exc.status))
+    return _private(HttpResponseRedirect(url, status=303))

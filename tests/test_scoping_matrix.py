@@ -231,7 +231,7 @@ NOT_MATRIXED = {
     "api:scratch_org": "as api:scratch_orgs (+ orgs.access.can_delete_scratch_org); "
                        "tests/api/test_scratch_api.py::test_scratch_api_permissions",
     "cli_completions": "the shell's name (bash, zsh, fish), public like the CLI download; "
-                       "tests/cli/test_standalone.py",
+                       "tests/api/test_cli_standalone.py",
 }
 
 # Which kind of object each path parameter names.

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from orgs.models import Grant
-from tests.api.conftest import SANDBOX_USER, grant
+from tests.api.conftest import HUB_USER, SANDBOX_USER, grant
 from tests.api.test_cli import run
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -47,8 +47,8 @@ def test_config_target_org_whoami_open_logout(live_server, world, orgs, make_tok
     got = envelope(run("config", "get", "target-org", "--json", home=tmp_path))["result"]
     assert got["value"] == "uat"
     assert "export SF_TARGET_ORG=uat" in run("env", home=tmp_path).stdout
-    overridden = run("env", home=tmp_path, extra={"ORGPORTAL_TARGET_ORG": "hub"})
-    assert "export SF_TARGET_ORG=hub" in overridden.stdout
+    overridden = run("env", home=tmp_path, extra={"ORGPORTAL_TARGET_ORG": HUB_USER})
+    assert f"export SF_TARGET_ORG={HUB_USER}" in overridden.stdout
     again = run("login", live_server.url, "--token-stdin", home=tmp_path, stdin=issued.raw + "\n")
     assert again.returncode == 0 and run("config", "get", "target-org", home=tmp_path).stdout.strip() == "uat"
 

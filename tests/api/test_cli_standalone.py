@@ -2,6 +2,7 @@
 portal serves (a zipapp), and the shell completions generated from its parser."""
 
 import json
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -36,7 +37,9 @@ def test_the_package_installs_alone_into_a_fresh_venv(tmp_path, live_server, wor
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     # Offline: build the wheel with this environment's setuptools, then install it with nothing else (a fresh venv
     # of Python 3.11 has no `wheel`); online, `pip install ./clients/orgportal` does both.
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(PACKAGE), "--no-deps", "--no-index",
+    source = tmp_path / "orgportal-src"  # setuptools writes build/ next to the sources: not into the checkout
+    shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-index",
                     "--no-build-isolation", "-q", "-w", str(tmp_path / "dist")], check=True, timeout=300,
                    capture_output=True)
     (wheel,) = (tmp_path / "dist").glob("orgportal-*.whl")

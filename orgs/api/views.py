@@ -409,6 +409,9 @@ def oauth_token(request):
                                requested_token_type=form.get("requested_token_type"), ip=client_ip(request))
     except oidc.ExchangeError as exc:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        if exc.status == 429 and exc.retry_after and exc.policy:
+            headers = rate_limit_headers(policy=exc.policy[0], quota=exc.policy[1], window=60,
+                                         retry_after=exc.retry_after)
         return _json({"error": exc.error, "error_description": exc.description}, status=exc.status, headers=headers)
     body = {"access_token": result.token, "issued_token_type": result.issued_token_type, "token_type": "Bearer",
             "expires_in": result.expires_in}

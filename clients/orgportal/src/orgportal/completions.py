@@ -1,6 +1,6 @@
 """Shell completions for bash, zsh and fish, generated from the argparse parser (`python -m orgportal.completions
-SHELL`). The portal's download build (portal/clidist.py) runs this once and ships the scripts inside the zipapp and at
-/cli/completions/<shell>; nothing here runs when you press Tab."""
+SHELL`). The portal's download build (portal/clidist.py) runs this once against the zipapp it built and serves the
+scripts at /cli/completions/<shell>; nothing here runs when you press Tab."""
 
 from __future__ import annotations
 

@@ -33,6 +33,7 @@ def test_every_error_answers_in_the_json_envelope(live_server, world, orgs, make
     assert forbidden.returncode == 4 and "error 403" in envelope(forbidden)["message"]
     version = run("--version", home=tmp_path)
     assert version.returncode == 0 and version.stdout.startswith("orgportal ")
+    assert envelope(run("--version", "--json", home=tmp_path))["result"]["version"] == version.stdout.split()[1]
 
 
 def test_config_target_org_whoami_open_logout(live_server, world, orgs, make_token, tmp_path):

@@ -638,6 +638,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     as_json = "--json" in argv
+    if as_json and "--version" in argv:
+        print(json.dumps({"status": 0, "result": {"version": __version__}, "warnings": []}))
+        return 0
     try:
         args = parser().parse_args(argv)
         args.json = getattr(args, "json", False)

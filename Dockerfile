@@ -15,6 +15,7 @@ COPY requirements.lock ./
 RUN pip install -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY portal ./portal
+COPY clients ./clients
 COPY orgs ./orgs
 RUN pip install --no-deps .
 

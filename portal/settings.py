@@ -236,6 +236,12 @@ try:
     # has its own. PORTAL_API_RATE_LIMIT_PER_MINUTE is the former name, still read when the new one is unset.
     PORTAL_HANDOUT_RATE_PER_MINUTE = _env_int("PORTAL_HANDOUT_RATE_PER_MINUTE",
                                               _env_int("PORTAL_API_RATE_LIMIT_PER_MINUTE", 120))
+    # REST API lists: rows per page by default and at most (`limit`); the longest `wait` a scratch-org create may
+    # hold the request for (then 202 and a status URL), and the poll interval inside that wait.
+    PORTAL_API_PAGE_SIZE = _env_int("PORTAL_API_PAGE_SIZE", 100)
+    PORTAL_API_PAGE_MAX = _env_int("PORTAL_API_PAGE_MAX", 500)
+    PORTAL_API_SCRATCH_MAX_WAIT = _env_int("PORTAL_API_SCRATCH_MAX_WAIT", 120)  # seconds
+    PORTAL_API_SCRATCH_POLL_SECONDS = _env_int("PORTAL_API_SCRATCH_POLL_SECONDS", 3)
     # API tokens: live personal tokens per user (all teams), live service tokens per team, lifetime in days
     # (default and maximum), and days before expiry to email a warning.
     PORTAL_MAX_API_TOKENS_PER_USER = _env_int("PORTAL_MAX_API_TOKENS_PER_USER", 10)

@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from portal import views
+from portal import clidist, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,6 +15,8 @@ urlpatterns = [
     path("", include("portal.accounts.urls")),  # teams, members, invitations, audit log, API tokens
     path("", include("orgs.urls")),  # apps, keys, orgs, hand-outs, sharing, health, scratch orgs
     path("", include("orgs.api.urls")),  # the REST API at /api/v1/ (also resolved alone by orgs.api.middleware)
+    path("cli/orgportal", clidist.download, name="cli_download"),  # the standalone CLI as one file (public)
+    path("cli/completions/<str:shell>", clidist.completions, name="cli_completions"),
     path("favicon.ico", RedirectView.as_view(url="/static/img/favicon.svg", permanent=True)),
 ]
 if settings.PORTAL_ADMIN_ENABLED:

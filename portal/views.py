@@ -10,13 +10,14 @@ from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.template import loader
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views import defaults
 
+from orgs.api.views import api_error
 from orgs.selectors import health_for_member, signing_keys_expiring
 from portal.accounts import access
 from portal.accounts.access import TeamAction
@@ -72,14 +73,23 @@ def admin_login(request):
 def server_error(request):
     """handler500: Django calls it for any uncaught exception, wherever it was raised (a view, a middleware, the API
     shortcut). PostgreSQL unreachable or restarting is not a bug: 503 with Retry-After, rendered without touching the
-    database (no request context). Everything else is the usual 500 page."""
+    database (no request context). Everything else is the usual 500 page, or under /api/ an RFC 9457 problem (JSON
+    like every other API error, with the request id to quote)."""
     exc = sys.exc_info()[1]
+    api = request.path_info.startswith("/api/")
     if not isinstance(exc, (OperationalError, InterfaceError)):
-        return defaults.server_error(request)
+        if not api:
+            return defaults.server_error(request)
+        request_id = getattr(request, "request_id", "")
+        response = api_error(500, "server_error", "Something went wrong on the portal's side; nothing secret was "
+                             f"logged. Quote request id {request_id} when reporting it." if request_id else
+                             "Something went wrong on the portal's side.")
+        response["Cache-Control"] = "no-store"
+        return response
     retry_after = str(settings.PORTAL_OUTAGE_RETRY_AFTER)
-    if request.path_info.startswith("/api/"):
-        response = JsonResponse({"error": "service_unavailable", "message": "The portal's database is unreachable "
-                                 f"right now. Retry in {retry_after} s."}, status=503)
+    if api:
+        response = api_error(503, "service_unavailable", "The portal's database is unreachable right now. Retry "
+                             f"in {retry_after} s.")
     else:
         response = HttpResponse(loader.get_template("503.html").render({"retry_after": retry_after}), status=503)
     response["Retry-After"] = retry_after

@@ -77,7 +77,7 @@ def import_graph(known: dict[str, Path] | None = None) -> dict[str, set[str]]:
 
 
 WIRING = {"portal", "portal.settings", "portal.urls", "portal.views", "portal.celery", "portal.wsgi",
-          "portal.devserver", "portal.health", "portal.gunicorn_conf", "portal.cli"}
+          "portal.devserver", "portal.health", "portal.gunicorn_conf", "portal.clidist"}
 
 
 def layer(module: str) -> int:

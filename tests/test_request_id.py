@@ -50,10 +50,10 @@ def test_every_log_line_of_a_request_carries_the_id_returned_as_x_request_id(cli
 
 
 @pytest.mark.django_db
-def test_an_incoming_request_id_is_kept_only_when_it_is_a_uuid(client):
-    incoming = str(uuid.uuid4())
-    assert client.get("/nowhere/", headers={"X-Request-ID": incoming})["X-Request-ID"] == incoming.replace("-", "")
-    for bad in ("x" * 300, "abc\ninjected", "not-a-uuid"):
+def test_an_incoming_request_id_is_kept_only_when_it_is_sane(client):
+    for good in (str(uuid.uuid4()), "abc-123", "proxy.example:4711"):
+        assert client.get("/nowhere/", headers={"X-Request-ID": good})["X-Request-ID"] == good
+    for bad in ("x" * 300, "abc\ninjected", "with space"):
         kept = client.get("/nowhere/", headers={"X-Request-ID": bad})["X-Request-ID"]
         assert kept != bad and len(kept) == 32
 

@@ -224,6 +224,14 @@ NOT_MATRIXED = {
                      "tests/sandboxes/test_api.py::test_api_permissions",
     "api:sandbox": "as api:sandboxes",
     "api:sandbox_refresh": "as api:sandboxes",
+    "api:open": "the hand-out's funnel (orgs.api.authentication.resolve at target level) as api:access_token; "
+                "tests/api/test_conventions.py::test_open_gives_a_single_use_url_to_targeters_only",
+    "api:scratch_orgs": "the Dev Hub's funnel (resolve + orgs.access.can_create_scratch_org); "
+                        "tests/api/test_scratch_api.py::test_scratch_api_permissions",
+    "api:scratch_org": "as api:scratch_orgs (+ orgs.access.can_delete_scratch_org); "
+                       "tests/api/test_scratch_api.py::test_scratch_api_permissions",
+    "cli_completions": "the shell's name (bash, zsh, fish), public like the CLI download; "
+                       "tests/api/test_cli_standalone.py",
 }
 
 # Which kind of object each path parameter names.

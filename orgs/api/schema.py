@@ -10,13 +10,18 @@ def _errors(*statuses: int) -> dict:
             403: "The caller can see the org but not target it.",
             404: "No such org among those the caller can see (unknown and invisible look the same).",
             409: "The connection needs re-authorization, or an org id matches several connections.",
+            422: "The Dev Hub could not create the scratch org (Salesforce's error code in `detail`).",
+            502: "Salesforce did not issue a single-use sign-in link.",
             429: "Rate limit per API token; see the Retry-After header.",
             503: "Salesforce is unreachable, or the portal's encryption key for the org is unavailable; retry later."}
     out = {}
     for status in statuses:
-        entry = {"description": text[status], "content": {"application/json": {"schema": _ERROR}}}
+        entry = {"description": text[status], "content": {"application/problem+json": {"schema": _ERROR}}}
         if status == 429:
-            entry["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
+            entry["headers"] = {
+                "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."},
+                "RateLimit-Policy": {"schema": {"type": "string"}, "description": '`"handout";q=<quota>;w=60`'},
+                "RateLimit": {"schema": {"type": "string"}, "description": '`"handout";r=0;t=<seconds>`'}}
         out[str(status)] = entry
     return out
 
@@ -109,8 +114,62 @@ SANDBOX_REQUEST = {
 
 ERROR = {
     "type": "object",
-    "required": ["error", "message"],
-    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+    "description": "RFC 9457 problem details; `error` (a stable code) and `message` are extension members.",
+    "required": ["type", "title", "status", "detail", "error", "message"],
+    "properties": {"type": {"type": "string", "description": "urn:orgportal:problem:<error>"},
+                   "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
+                   "error": {"type": "string"}, "message": {"type": "string"}},
+}
+
+_PAGE = [{"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"},
+          "description": "`next_cursor` of the previous page (opaque)."},
+         {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1},
+          "description": "Rows per page (default PORTAL_API_PAGE_SIZE, at most PORTAL_API_PAGE_MAX)."}]
+_NEXT = {"next_cursor": {"type": ["string", "null"]}, "next": {"type": ["string", "null"], "format": "uri"}}
+
+ME = {
+    "type": "object", "required": ["user", "team", "token"],
+    "properties": {
+        "user": {"type": ["object", "null"], "description": "null for a service token",
+                 "properties": {"email": {"type": "string"}, "role": {"type": ["string", "null"]}}},
+        "team": {"type": "object", "properties": {"id": {"type": "string", "format": "uuid"},
+                                                  "name": {"type": "string"}}},
+        "token": {"type": "object", "required": ["id", "name", "kind", "expires_at"],
+                  "properties": {"id": {"type": "string"}, "name": {"type": "string"},
+                                 "kind": {"enum": ["personal", "service"]}, "hint": {"type": "string"},
+                                 "created_at": {"type": "string", "format": "date-time"},
+                                 "expires_at": {"type": ["string", "null"], "format": "date-time"},
+                                 "from_ci": {"type": "boolean"}}},
+    },
+}
+
+SCRATCH_ORG = {
+    "type": "object", "required": ["id", "status", "state", "status_url", "dev_hub"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "status": {"type": "string", "description": "ScratchOrgInfo.Status: New, Creating, Active, Error, Deleted"},
+        "state": {"enum": ["pending", "done", "failed", "deleted"]},
+        "error_code": {"type": ["string", "null"]}, "org_id": {"type": ["string", "null"]},
+        "username": {"type": ["string", "null"]}, "alias": {"type": ["string", "null"]},
+        "org_name": {"type": "string"}, "edition": {"type": "string"}, "namespace": {"type": ["string", "null"]},
+        "instance_url": {"type": ["string", "null"]},
+        "created_at": {"type": ["string", "null"], "format": "date-time"},
+        "expires_on": {"type": ["string", "null"], "format": "date"},
+        "dev_hub": {"type": "string"}, "status_url": {"type": "string", "format": "uri"},
+    },
+}
+
+SCRATCH_REQUEST = {
+    "type": "object",
+    "properties": {
+        "edition": {"type": "string", "description": "Developer, Enterprise, … (or in `definition`)"},
+        "org_name": {"type": "string"}, "features": {"type": "string", "description": "; or , separated"},
+        "duration_days": {"type": "integer", "minimum": 1, "maximum": 30}, "namespace": {"type": "string"},
+        "definition": {"type": "object", "description": "A project-scratch-def.json object"},
+        "alias": {"type": "string"},
+        "wait": {"type": "integer", "minimum": 0, "description": "Seconds to wait for Active (also a query "
+                                                                 "parameter; capped by PORTAL_API_SCRATCH_MAX_WAIT)"},
+    },
 }
 
 
@@ -163,13 +222,69 @@ def schema(*, server_url: str = "/api/v1") -> dict:
         "security": [{"bearer": []}],
         "paths": {
             "/orgs": {"get": {
-                "operationId": "listOrgs", "summary": "The orgs the caller can target",
-                "responses": {"200": {"description": "Orgs, ordered by alias.", "headers": no_store,
+                "operationId": "listOrgs", "summary": "The orgs the caller can target, one page at a time",
+                "parameters": _PAGE,
+                "responses": {"200": {"description": "Orgs, ordered by alias; `next` (also a Link header) while more "
+                                                     "follow.", "headers": no_store,
                                       "content": {"application/json": {"schema": {
-                                          "type": "object", "required": ["orgs"],
+                                          "type": "object", "required": ["orgs", "next_cursor", "next"],
                                           "properties": {"orgs": {"type": "array",
-                                                                  "items": {"$ref": "#/components/schemas/Org"}}}}}}},
-                              **_errors(401)}}},
+                                                                  "items": {"$ref": "#/components/schemas/Org"}},
+                                                         **_NEXT}}}}},
+                              **_errors(400, 401)}}},
+            "/me": {"get": {
+                "operationId": "getMe", "summary": "Who the token acts as: the member (or none for a service "
+                                                   "token), the team, the token's kind and expiry",
+                "responses": {"200": {"description": "The caller.", "headers": no_store, "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Me"}}}}, **_errors(401)}}},
+            "/orgs/{ident}/open": {"post": {
+                "operationId": "openOrg", "summary": "A single-use frontdoor URL that signs the browser in "
+                                                     "(audited, rate-limited like access tokens)",
+                "parameters": [_IDENT],
+                "responses": {"200": {"description": "The URL (valid once, for a short time).", "headers": no_store,
+                                      "content": {"application/json": {"schema": {
+                                          "type": "object", "required": ["url"],
+                                          "properties": {"url": {"type": "string", "format": "uri"},
+                                                         "username": {"type": "string"},
+                                                         "org_id": {"type": "string"},
+                                                         "alias": {"type": ["string", "null"]}}}}}},
+                              **_errors(401, 403, 404, 409, 429, 502, 503)}}},
+            "/orgs/{ident}/scratch-orgs": {
+                "get": {"operationId": "listScratchOrgs", "summary": "Scratch orgs on a Dev Hub the caller can see",
+                        "parameters": [_IDENT, *_PAGE],
+                        "responses": {"200": {"description": "Newest first.", "headers": no_store,
+                                              "content": {"application/json": {"schema": {
+                                                  "type": "object", "required": ["scratch_orgs", "next_cursor"],
+                                                  "properties": {"scratch_orgs": {
+                                                      "type": "array",
+                                                      "items": {"$ref": "#/components/schemas/ScratchOrg"}},
+                                                      **_NEXT}}}}},
+                                      **_errors(400, 401, 404, 409)}},
+                "post": {"operationId": "createScratchOrg",
+                         "summary": "Create a scratch org (target level on the Dev Hub, a personal token)",
+                         "parameters": [_IDENT, {"name": "wait", "in": "query", "required": False,
+                                                 "schema": {"type": "integer", "minimum": 0}}],
+                         "requestBody": {"required": True, "content": {"application/json": {
+                             "schema": {"$ref": "#/components/schemas/ScratchOrgRequest"}}}},
+                         "responses": {
+                             "201": {"description": "Active and connected within `wait`.", "content": {
+                                 "application/json": {"schema": {"$ref": "#/components/schemas/ScratchOrg"}}}},
+                             "202": {"description": "Requested; poll `status_url` (the Location header).",
+                                     "content": {"application/json": {
+                                         "schema": {"$ref": "#/components/schemas/ScratchOrg"}}}},
+                             **_errors(400, 401, 403, 404, 409, 422)}}},
+            "/orgs/{ident}/scratch-orgs/{code}": {
+                "parameters": [_IDENT, {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "get": {"operationId": "getScratchOrg", "summary": "One scratch org and its status",
+                        "responses": {"200": {"description": "The scratch org.", "headers": no_store,
+                                              "content": {"application/json": {
+                                                  "schema": {"$ref": "#/components/schemas/ScratchOrg"}}}},
+                                      **_errors(401, 404, 409)}},
+                "delete": {"operationId": "deleteScratchOrg", "summary": "Delete it at the Dev Hub (its creator or "
+                                                                         "a manager of the Dev Hub)",
+                           "responses": {"200": {"description": "Deleted.", "content": {"application/json": {
+                               "schema": {"$ref": "#/components/schemas/ScratchOrg"}}}},
+                                         **_errors(401, 403, 404, 409, 503)}}},
             "/orgs/{ident}": {"get": {
                 "operationId": "getOrg", "summary": "One org the caller can see", "parameters": [_IDENT],
                 "responses": {"200": {"description": "The org.", "headers": no_store,
@@ -205,7 +320,7 @@ def schema(*, server_url: str = "/api/v1") -> dict:
                                                "content": {"application/json": {
                                                    "schema": {"$ref": "#/components/schemas/Sandbox"}}}},
                                        "400": {"description": "Invalid input (name, license type, alias…).",
-                                               "content": {"application/json": {"schema": _ERROR}}},
+                                               "content": {"application/problem+json": {"schema": _ERROR}}},
                                        **_errors(401, 403, 404)}}},
             "/orgs/{ident}/sandboxes/{name}": {
                 "get": {"operationId": "getSandbox", "summary": "One sandbox and the progress of its request",
@@ -221,7 +336,7 @@ def schema(*, server_url: str = "/api/v1") -> dict:
                            "responses": {"200": {"description": "Deleted.", "content": {"application/json": {
                                "schema": {"$ref": "#/components/schemas/Sandbox"}}}},
                                          "400": {"description": "Not confirmed, or Salesforce refused (reason).",
-                                                 "content": {"application/json": {"schema": _ERROR}}},
+                                                 "content": {"application/problem+json": {"schema": _ERROR}}},
                                          **_errors(401, 403, 404)}}},
             "/orgs/{ident}/sandboxes/{name}/refresh": {"post": {
                 "operationId": "refreshSandbox", "summary": "Refresh a sandbox; its connection is re-authorized in "
@@ -230,7 +345,7 @@ def schema(*, server_url: str = "/api/v1") -> dict:
                 "responses": {"202": {"description": "Requested.", "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/Sandbox"}}}},
                               "409": {"description": "Refused now: too early (with the date), or a copy is running.",
-                                      "content": {"application/json": {"schema": _ERROR}}},
+                                      "content": {"application/problem+json": {"schema": _ERROR}}},
                               **_errors(401, 403, 404)}}},
             "/oauth/token": {"post": {
                 "operationId": "exchangeToken", "security": [],
@@ -288,6 +403,7 @@ def schema(*, server_url: str = "/api/v1") -> dict:
                                            "description": "A portal API token (op_…), personal or team service."}},
             "schemas": {"Org": ORG, "AccessToken": ACCESS_TOKEN, "Error": ERROR, "Sandbox": SANDBOX,
                         "SandboxRequest": SANDBOX_REQUEST, "TokenExchange": TOKEN_EXCHANGE,
-                        "OAuthError": OAUTH_ERROR, "TrustPolicyInput": TRUST_POLICY_INPUT},
+                        "OAuthError": OAUTH_ERROR, "TrustPolicyInput": TRUST_POLICY_INPUT, "Me": ME,
+                        "ScratchOrg": SCRATCH_ORG, "ScratchOrgRequest": SCRATCH_REQUEST},
         },
     }

@@ -19,9 +19,14 @@ way in (token, org, level) is `orgs.api.authentication`; every permission decisi
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import logging
+import time
+import uuid
+from http import HTTPStatus
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -32,9 +37,9 @@ from django.views.decorators.debug import sensitive_variables
 from orgs import access
 from orgs.api import schema
 from orgs.api.authentication import ApiAccessError, authenticate, bearer, resolve
-from orgs.models import OrgConnection, Sandbox, TrustPolicy
-from orgs.services import oidc, sandboxes
-from orgs.services.handout import HandOutError, connection_token_hand_out
+from orgs.models import OrgConnection, Sandbox, ScratchOrg, TrustPolicy
+from orgs.services import oidc, sandboxes, scratch
+from orgs.services.handout import HandOutError, connection_token_hand_out, frontdoor_single_use_url
 from portal.accounts.models import Membership
 from portal.accounts.services import ServiceError
 from portal.lib.http import client_ip
@@ -42,8 +47,9 @@ from portal.lib.http import client_ip
 log = logging.getLogger(__name__)
 
 
-def _json(data, status: int = 200, headers: dict | None = None) -> JsonResponse:
-    response = JsonResponse(data, status=status, json_dumps_params={"ensure_ascii": False})
+def _json(data, status: int = 200, headers: dict | None = None, content_type: str = "application/json"
+          ) -> JsonResponse:
+    response = JsonResponse(data, status=status, json_dumps_params={"ensure_ascii": False}, content_type=content_type)
     response["Cache-Control"] = "no-store"
     response["Pragma"] = "no-cache"
     for name, value in (headers or {}).items():
@@ -51,8 +57,34 @@ def _json(data, status: int = 200, headers: dict | None = None) -> JsonResponse:
     return response
 
 
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(status: int, code: str, message: str) -> dict:
+    """An RFC 9457 problem details object; `error` (the stable code) and `message` are extension members that
+    clients of the first API version read."""
+    return {"type": f"urn:orgportal:problem:{code}", "title": HTTPStatus(status).phrase, "status": status,
+            "detail": message, "error": code, "message": message}
+
+
 def api_error(status: int, code: str, message: str, headers: dict | None = None) -> JsonResponse:
-    return _json({"error": code, "message": message}, status=status, headers=headers)
+    return _json(problem(status, code, message), status=status, headers=headers, content_type=PROBLEM_JSON)
+
+
+def rate_limit_headers(*, policy: str, quota: int, window: int, retry_after: int) -> dict:
+    """429 headers: Retry-After, and RateLimit / RateLimit-Policy (draft-ietf-httpapi-ratelimit-headers): the
+    policy's quota per window, nothing remaining, reset in `retry_after` seconds."""
+    return {"Retry-After": str(retry_after), "RateLimit-Policy": f'"{policy}";q={quota};w={window}',
+            "RateLimit": f'"{policy}";r=0;t={retry_after}'}
+
+
+def _handout_error(exc: HandOutError) -> JsonResponse:
+    headers = None
+    if exc.retry_after:
+        headers = (rate_limit_headers(policy="handout", quota=settings.PORTAL_HANDOUT_RATE_PER_MINUTE, window=60,
+                                      retry_after=exc.retry_after) if exc.status == 429
+                   else {"Retry-After": str(exc.retry_after)})
+    return api_error(exc.status, exc.code, str(exc), headers=headers)
 
 
 def api_view(*methods: str, authenticated: bool = True):
@@ -104,10 +136,94 @@ def org_json(connection, level_access, alias) -> dict:
     }
 
 
+# -- cursor pagination ---------------------------------------------------------------------------------------------
+# A cursor is opaque to clients: base64url of the last row's sort key. The next page holds the rows after that key,
+# so a page boundary survives inserts and deletes (no offset drift). It carries nothing the caller could not list.
+
+def _encode_cursor(key: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(raw: str) -> list:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, TypeError):
+        key = None
+    if not isinstance(key, list) or not all(isinstance(part, (str, int)) for part in key):
+        raise ApiAccessError(400, "bad_cursor", "This cursor is not one the API gave out; start again without it.")
+    return key
+
+
+def _page_limit(request) -> int:
+    raw = request.GET.get("limit")
+    if raw is None:
+        return settings.PORTAL_API_PAGE_SIZE
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= settings.PORTAL_API_PAGE_MAX:
+        raise ApiAccessError(400, "bad_request", f"limit is a number from 1 to {settings.PORTAL_API_PAGE_MAX}.")
+    return limit
+
+
+def paginate(request, rows: list, key, name: str, as_json) -> JsonResponse:
+    """One page of `rows` (already sorted by `key`) as {name: [...], "next_cursor", "next"}, with a Link header."""
+    limit = _page_limit(request)
+    if request.GET.get("cursor"):
+        after = _decode_cursor(request.GET["cursor"])
+        rows = [row for row in rows if key(row) > after]
+    page, more = rows[:limit], len(rows) > limit
+    body = {name: [as_json(row) for row in page], "next_cursor": None, "next": None}
+    headers = {}
+    if more:
+        cursor = _encode_cursor(key(page[-1]))
+        query = request.GET.copy()
+        query["cursor"] = cursor
+        body["next_cursor"] = cursor
+        body["next"] = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+        headers["Link"] = f'<{body["next"]}>; rel="next"'
+    return _json(body, headers=headers)
+
+
 @api_view("GET")
 def orgs_list(request, token):
-    rows = access.api_connections(token)
-    return _json({"orgs": [org_json(c, a, alias) for c, a, alias in rows]})
+    rows = access.api_connections(token)  # sorted by (alias or "~", username)
+    return paginate(request, rows, lambda row: [row[2].alias if row[2] else "~", row[0].username, row[0].pk],
+                    "orgs", lambda row: org_json(*row))
+
+
+@api_view("GET")
+def me(request, token):
+    """Who this token acts as: the member (personal tokens) or the service token itself, its team and expiry."""
+    user = None
+    if token.user_id:
+        membership = Membership.objects.filter(team_id=token.team_id, user_id=token.user_id).first()
+        user = {"email": token.user.email, "role": membership.role if membership else None}
+    return _json({
+        "user": user,
+        "team": {"id": str(token.team.code), "name": token.team.name},
+        "token": {"id": str(token.code), "name": token.name, "kind": token.kind, "hint": token.hint,
+                  "created_at": token.created_at.isoformat(),
+                  "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+                  "from_ci": bool(token.trust_policy_code)},
+    })
+
+
+@sensitive_variables()
+@api_view("POST")
+def org_open(request, token, ident):
+    """A single-use frontdoor URL for the org (what "Open in Salesforce" uses): audited as a hand-out."""
+    connection, _, alias = resolve(token, ident, need=access.Level.TARGET)
+    try:
+        issued = connection_token_hand_out(team=token.team, connection=connection, user=token.user,
+                                           api_token=token, alias=alias.alias if alias else "",
+                                           ip=client_ip(request), purpose="open")
+        url = frontdoor_single_use_url(handed_out=issued)
+    except HandOutError as exc:
+        return _handout_error(exc)
+    return _json({"url": url, "username": issued.username, "org_id": issued.org_id,
+                  "alias": alias.alias if alias else None})
 
 
 @api_view("GET")
@@ -125,8 +241,7 @@ def org_access_token(request, token, ident):
                                            api_token=token, alias=alias.alias if alias else "",
                                            ip=client_ip(request), purpose="api")
     except HandOutError as exc:
-        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-        return api_error(exc.status, exc.code, str(exc), headers=headers)
+        return _handout_error(exc)
     return _json({
         "access_token": issued.access_token,
         "instance_url": issued.instance_url,
@@ -168,6 +283,119 @@ def _sandbox(production, name: str) -> Sandbox:
     return row
 
 
+# -- scratch orgs on a Dev Hub ------------------------------------------------------------------------------------
+
+def _hub(token, ident):
+    """(Dev Hub connection, the token's Access on it): 404 unless a Dev Hub the token can see."""
+    hub, found, _ = resolve(token, ident, need=access.Level.VIEW)
+    if not hub.is_devhub:
+        raise ApiAccessError(404, "not_found", f"“{ident}” is not a Dev Hub you can see.")
+    return hub, found
+
+
+def _scratch_json(request, scratch: ScratchOrg) -> dict:
+    done = scratch.status == "Active" and scratch.connection_id is not None
+    failed = scratch.status == "Error" or bool(scratch.error_code)
+    return {
+        "id": str(scratch.code), "status": scratch.status, "error_code": scratch.error_code or None,
+        "state": "failed" if failed else "deleted" if scratch.deleted_at else "done" if done else "pending",
+        "org_id": scratch.org_id or None, "username": scratch.signup_username or None,
+        "alias": scratch.requested_alias or None, "org_name": scratch.org_name, "edition": scratch.edition,
+        "namespace": scratch.namespace or None,
+        "instance_url": scratch.connection.instance_url if done else None,
+        "created_at": scratch.created_date.isoformat() if scratch.created_date else None,
+        "expires_on": scratch.expiration_date.isoformat() if scratch.expiration_date else None,
+        "dev_hub": scratch.dev_hub.username,
+        "status_url": request.build_absolute_uri(
+            f"/api/v1/orgs/{quote(scratch.dev_hub.username, safe='@')}/scratch-orgs/{scratch.code}"),
+    }
+
+
+def _scratch(hub, code: str) -> ScratchOrg:
+    try:
+        scratch = (ScratchOrg.objects.select_related("dev_hub", "connection")
+                   .filter(dev_hub=hub, code=uuid.UUID(code)).first())
+    except ValueError:
+        scratch = None
+    if scratch is None:
+        raise ApiAccessError(404, "not_found", "No such scratch org on this Dev Hub.")
+    return scratch
+
+
+def _wait_seconds(request, data: dict) -> int:
+    raw = request.GET.get("wait", data.get("wait", 0))
+    try:
+        wait = int(raw)
+    except (TypeError, ValueError):
+        raise ApiAccessError(400, "bad_request", "wait is a number of seconds.") from None
+    if wait < 0:
+        raise ApiAccessError(400, "bad_request", "wait is a number of seconds.")
+    return min(wait, settings.PORTAL_API_SCRATCH_MAX_WAIT)
+
+
+@api_view("GET", "POST")
+def hub_scratch_orgs(request, token, ident):
+    hub, found = _hub(token, ident)
+    if request.method == "GET":
+        rows = list(ScratchOrg.objects.select_related("dev_hub", "connection")
+                    .filter(dev_hub=hub, deleted_at__isnull=True).order_by("-created_date", "-pk"))
+        return paginate(request, rows, lambda row: [-row.pk], "scratch_orgs", lambda row: _scratch_json(request, row))
+    if not access.can_create_scratch_org(hub, found):
+        raise ApiAccessError(403, "forbidden", f"Creating scratch orgs on “{ident}” needs target level on it.")
+    membership = _requester(token)
+    data = _body(request)
+    wait = _wait_seconds(request, data)
+    definition = data.get("definition") or {}
+    if not isinstance(definition, dict):
+        raise ApiAccessError(400, "bad_request", "definition is an object, like project-scratch-def.json.")
+    try:
+        duration = data.get("duration_days")
+        fields = scratch.scratch_definition(
+            json_text=json.dumps(definition) if definition else "", edition=str(data.get("edition") or ""),
+            org_name=str(data.get("org_name") or ""), features=str(data.get("features") or ""),
+            duration_days=int(duration) if isinstance(duration, (int, str)) and str(duration).isdigit() else None,
+            namespace=str(data.get("namespace") or ""))
+        created = scratch.scratch_org_create(membership=membership, hub=hub, fields=fields,
+                                             alias=str(data.get("alias") or ""), ip=client_ip(request))
+    except ServiceError as exc:
+        return api_error(400, "bad_request", str(exc))
+    deadline = time.monotonic() + wait
+    status = created.status
+    while status in scratch.PENDING and time.monotonic() < deadline:
+        time.sleep(min(settings.PORTAL_API_SCRATCH_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        try:
+            status = scratch.scratch_org_poll(scratch_id=created.pk)
+        except Exception:  # noqa: BLE001 (transient: the worker's poll goes on; answer 202)
+            log.warning("scratch org %s: poll during the API wait failed", created.pk, exc_info=True)
+            break
+    created = ScratchOrg.objects.select_related("dev_hub", "connection").get(pk=created.pk)
+    body = _scratch_json(request, created)
+    if body["state"] == "done":
+        return _json(body, status=201, headers={"Location": body["status_url"]})
+    if body["state"] == "failed":
+        return api_error(422, "scratch_org_failed", f"The Dev Hub could not create the scratch org "
+                                                    f"({created.error_code or created.status}).")
+    return _json(body, status=202, headers={"Location": body["status_url"], "Retry-After": "10"})
+
+
+@api_view("GET", "DELETE")
+def hub_scratch_org(request, token, ident, code):
+    hub, found = _hub(token, ident)
+    row = _scratch(hub, code)
+    if request.method == "GET":
+        return _json(_scratch_json(request, row))
+    membership = _requester(token)
+    if not access.can_delete_scratch_org(membership, row, found):
+        raise ApiAccessError(403, "forbidden", "Only its creator or a manager of the Dev Hub deletes a scratch org.")
+    try:
+        scratch.scratch_org_delete(actor=membership.user, scratch=row, ip=client_ip(request))
+    except ServiceError as exc:
+        return api_error(503, "salesforce_unavailable", str(exc)) if "unavailable" in str(exc) \
+            else api_error(409, "refused", str(exc))
+    row.refresh_from_db()
+    return _json(_scratch_json(request, row))
+
+
 # -- CI: OIDC token exchange (RFC 8693) and trust policies ---------------------------------------------------------
 
 @api_view("POST", authenticated=False)
@@ -181,6 +409,9 @@ def oauth_token(request):
                                requested_token_type=form.get("requested_token_type"), ip=client_ip(request))
     except oidc.ExchangeError as exc:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        if exc.status == 429 and exc.retry_after and exc.policy:
+            headers = rate_limit_headers(policy=exc.policy[0], quota=exc.policy[1], window=60,
+                                         retry_after=exc.retry_after)
         return _json({"error": exc.error, "error_description": exc.description}, status=exc.status, headers=headers)
     body = {"access_token": result.token, "issued_token_type": result.issued_token_type, "token_type": "Bearer",
             "expires_in": result.expires_in}

@@ -87,9 +87,10 @@ class ExchangeError(Exception):
     """A refused exchange: `error` is the RFC 8693 / 6749 code the caller sees, `reason` what the audit log keeps."""
 
     def __init__(self, error: str, reason: str, *, status: int = 400, description: str = "",
-                 retry_after: int | None = None):
+                 retry_after: int | None = None, policy: tuple[str, int] | None = None):
         super().__init__(reason)
         self.error, self.reason, self.status, self.retry_after = error, reason, status, retry_after
+        self.policy = policy  # (rate-limit policy name, quota per minute) for a 429's RateLimit headers
         self.description = description or {
             "invalid_request": "The subject token is not acceptable.",
             "invalid_target": "The requested org is not available to this identity.",
@@ -542,7 +543,8 @@ def exchange(*, grant_type: str, subject_token: str, subject_token_type: str, re
     try:
         if _failures(ip) >= settings.PORTAL_OIDC_FAILURES_PER_IP_PER_MINUTE:
             raise ExchangeError("slow_down", "too many failures from this address", status=429,
-                                retry_after=max(1, 60 - int(time.time() % 60)))
+                                retry_after=max(1, 60 - int(time.time() % 60)),
+                                policy=("oidc-failures", settings.PORTAL_OIDC_FAILURES_PER_IP_PER_MINUTE))
         if grant_type != GRANT_TYPE:
             raise ExchangeError("unsupported_grant_type", f"grant_type {str(grant_type)[:80]}")
         if subject_token_type not in SUBJECT_TOKEN_TYPES:
@@ -583,7 +585,8 @@ def exchange(*, grant_type: str, subject_token: str, subject_token_type: str, re
                            (f"policy:{policy.pk}", settings.PORTAL_OIDC_EXCHANGES_PER_POLICY_PER_MINUTE)):
             wait = _rate(key, limit)
             if wait:
-                raise ExchangeError("slow_down", f"rate limit {key.split(':')[0]}", status=429, retry_after=wait)
+                raise ExchangeError("slow_down", f"rate limit {key.split(':')[0]}", status=429, retry_after=wait,
+                                    policy=(f"oidc-{key.split(':')[0]}", limit))
         _claim_jti(verified, policy)
         result = _issue(policy=policy, connection=connection, verified=verified, wanted=wanted, ident=ident, ip=ip)
     except ExchangeError as exc:

@@ -87,3 +87,5 @@ class UntrustedProxyHeadersMiddleware:
         if "HTTP_X_FORWARDED_PROTO" in request.META and not peer_is_trusted_proxy(request):
             del request.META["HTTP_X_FORWARDED_PROTO"]
         return self.get_response(request)
+
+

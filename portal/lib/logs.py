@@ -20,7 +20,9 @@ HEADER = "X-Request-ID"
 CELERY_HEADER = "portal_request_id"
 NO_REQUEST = "-"
 _ACCESS_ATOM = "{x-request-id}o"  # gunicorn's access-log atom for the response header
-_WELL_FORMED = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+# A caller's (or a proxy's) own id is kept when it is a sane one: 1-128 letters, digits and ._:@/+=- (no spaces or
+# line breaks, so it cannot forge log lines); anything else gets a fresh id.
+_WELL_FORMED = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("portal_request_id", default=None)
 
@@ -34,8 +36,8 @@ def new_request_id() -> str:
 
 
 def accepted_request_id(value: str | None) -> str:
-    """An incoming id is kept only when it is a UUID (no log injection, no unbounded length); else a new one."""
-    return value.replace("-", "").lower() if value and _WELL_FORMED.fullmatch(value) else new_request_id()
+    """An incoming id is kept when it is sane (no log injection, bounded length); else a new one."""
+    return value if value and _WELL_FORMED.fullmatch(value) else new_request_id()
 
 
 def _request_finished(**kwargs) -> None:
@@ -56,6 +58,7 @@ class RequestIdMiddleware:
     def __call__(self, request):
         rid = accepted_request_id(request.headers.get(HEADER))
         _request_id.set(rid)
+        request.request_id = rid  # error bodies quote it (portal/views.py)
         response = self.get_response(request)
         response[HEADER] = rid
         return response

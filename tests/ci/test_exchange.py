@@ -256,11 +256,15 @@ def test_failures_are_rate_limited_per_address(client, oidc, policy, settings):
         assert exchange(client, "not-a-jwt").status_code == 400
     limited = exchange(client, oidc.mint("github", audience=PORTAL))
     assert limited.status_code == 429 and int(limited["Retry-After"]) >= 1
+    assert limited["RateLimit-Policy"] == '"oidc-failures";q=3;w=60'
+    assert limited["RateLimit"] == f'"oidc-failures";r=0;t={limited["Retry-After"]}'
 
 
 def test_successes_are_rate_limited_per_subject(client, oidc, policy, settings):
     settings.PORTAL_OIDC_EXCHANGES_PER_SUBJECT_PER_MINUTE = 2
-    assert [exchange(client, oidc.mint("github", audience=PORTAL)).status_code for _ in range(3)] == [200, 200, 429]
+    answers = [exchange(client, oidc.mint("github", audience=PORTAL)) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[2]["RateLimit-Policy"] == '"oidc-subject";q=2;w=60'
 
 
 def test_disabling_a_used_policy_revokes_the_salesforce_token_it_handed_out(client, oidc, policy, admin, uat, sim,

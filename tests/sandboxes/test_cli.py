@@ -18,10 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args, portal, token, tmp_path):
-    env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8", "PYTHONPATH": str(ROOT),
+    env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8",
+           "PYTHONPATH": str(ROOT / "clients" / "orgportal" / "src"),
            "ORGPORTAL_URL": portal, "ORGPORTAL_TOKEN": token, "ORGPORTAL_POLL_SECONDS": "0.3",
            "ORGPORTAL_CONFIG": str(tmp_path / "config.json")}
-    return subprocess.run([sys.executable, "-m", "portal.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "orgportal", *args], env=env, capture_output=True, text=True,
                           timeout=120, check=False)
 
 

@@ -428,7 +428,7 @@ def test_postgresql_restarting_answers_503_with_retry_after_and_changes_no_conne
     assert response.status_code == 503 and response["Retry-After"] == "17", response.content
     assert response.json()["error"] == "service_unavailable" and "database" in response.json()["message"]
     response = api.get("/api/v1/orgs")
-    assert response.status_code == 503 and response["Content-Type"] == "application/json"
+    assert response.status_code == 503 and response["Content-Type"] == "application/problem+json"
     page = web.get(orgs_page)
     assert page.status_code == 503 and page["Retry-After"] == "17" and page["Content-Type"].startswith("text/html")
     assert "cannot reach its database" in page.content.decode()

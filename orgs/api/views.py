@@ -34,7 +34,7 @@ from orgs.api import schema
 from orgs.api.authentication import ApiAccessError, authenticate, bearer, resolve
 from orgs.models import OrgConnection, Sandbox, TrustPolicy
 from orgs.services import oidc, sandboxes
-from orgs.services.handout import HandOutError, connection_token_hand_out
+from orgs.services.handout import HandOutError, connection_token_hand_out, time_boxed_extra
 from portal.accounts.models import Membership
 from portal.accounts.services import ServiceError
 from portal.lib.http import client_ip
@@ -119,11 +119,11 @@ def org_detail(request, token, ident):
 @sensitive_variables()
 @api_view("POST")
 def org_access_token(request, token, ident):
-    connection, _, alias = resolve(token, ident, need=access.Level.TARGET)
+    connection, found, alias = resolve(token, ident, need=access.Level.TARGET)
     try:
         issued = connection_token_hand_out(team=token.team, connection=connection, user=token.user,
                                            api_token=token, alias=alias.alias if alias else "",
-                                           ip=client_ip(request), purpose="api")
+                                           ip=client_ip(request), purpose="api", extra=time_boxed_extra(found))
     except HandOutError as exc:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         return api_error(exc.status, exc.code, str(exc), headers=headers)

@@ -26,11 +26,11 @@ from portal.lib.http import client_ip
 
 @sensitive_variables()
 def _hand_out(request, team, connection, purpose):
-    membership, connection, _ = access.connection_for_user(request.user, team, connection, access.Level.TARGET)
+    membership, connection, found = access.connection_for_user(request.user, team, connection, access.Level.TARGET)
     alias = OrgAlias.objects.filter(user=request.user, connection=connection).first()
     issued = handout.connection_token_hand_out(team=membership.team, connection=connection, user=request.user,
                                                 alias=alias.alias if alias else "", ip=client_ip(request),
-                                                purpose=purpose)
+                                                purpose=purpose, extra=handout.time_boxed_extra(found))
     return membership, connection, alias, issued
 
 

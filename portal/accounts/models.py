@@ -335,6 +335,16 @@ class AuditEvent(models.Model):
         OIDC_ISSUER_REGISTERED = "oidc_issuer.registered", "CI OIDC issuer registered"
         OIDC_EXCHANGED = "oidc.exchanged", "CI token exchanged"
         OIDC_REJECTED = "oidc.rejected", "CI token exchange refused"
+        ACCESS_POLICY_CHANGED = "access.policy_changed", "Access-on-request policy changed"
+        ACCESS_REQUESTED = "access.requested", "Time-boxed access requested"
+        ACCESS_APPROVAL_GIVEN = "access.approval_given", "Access request approved (more approvals needed)"
+        ACCESS_APPROVED = "access.approved", "Access request approved: access active"
+        ACCESS_DENIED = "access.denied", "Access request denied"
+        ACCESS_BREAK_GLASS = "access.break_glass", "Break-glass access activated (review it)"
+        ACCESS_ENDED = "access.ended", "Time-boxed access ended early"
+        ACCESS_REVOKED = "access.revoked", "Time-boxed access revoked"
+        ACCESS_EXPIRED = "access.expired", "Time-boxed access expired"
+        ACCESS_LAPSED = "access.lapsed", "Access request not decided in time"
 
     # Indexes: every team query uses (team, -created_at) and the admin's list created_at; a single-column team index
     # would be redundant and actor is never filtered on (the page searches actor_label). Each index is paid on every

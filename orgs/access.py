@@ -68,7 +68,8 @@ ACCESS_INPUTS: dict[str, tuple[str, ...] | None] = {
 }
 
 # The team funnel's entry points, re-exported so an org view makes its one call here.
-__all__ = ["Access", "Level", "PermissionDenied", "TeamAction", "team_object", "membership_for_action", "membership_for_user", "team_allows",
+__all__ = ["Access", "Level", "PermissionDenied", "TeamAction", "team_object",
+           "membership_for_action", "membership_for_user", "team_allows",
            "team_permissions"]
 
 Level = Grant.Level

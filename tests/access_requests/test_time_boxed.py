@@ -1,0 +1,162 @@
+"""Time-boxed access (issue 18): the role × state matrix in the funnel, and the API hand-out through a request's
+life (refused while eligible, served while approved, refused after expiry even from the decision cache)."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from orgs.access import Level, effective_access
+from orgs.api import authentication
+from orgs.models import AccessPolicy, AccessRequest
+from orgs.services import access_requests as service
+from portal.accounts.models import AuditEvent, Membership
+from portal.accounts.services import ServiceError
+from portal.accounts.tokens import api_token_create
+
+
+@pytest.fixture
+def on_request(shared, world):
+    connection = shared["connection"]
+    admin = Membership.objects.get(team=world.team, user=world.admin)
+    service.access_policy_set(actor=admin, connection=connection, on_request=True, break_glass=True,
+                              approvals_required=1, approver_group=None)
+    return connection
+
+
+def m(world, user):
+    return Membership.objects.select_related("team", "user").get(team=world.team, user=user)
+
+
+def level(world, user, connection, now=None):
+    found = effective_access(team=world.team, user_ids=[user.pk], connection_ids=[connection.pk], now=now)
+    found = found.get((user.pk, connection.pk))
+    return (found.level_label, found.eligible_label) if found else None
+
+
+def _request(world, shared, on_request, who="tara", minutes=60):
+    return service.access_request_create(membership=m(world, shared["people"][who]), connection=on_request,
+                                         level=Level.TARGET, minutes=minutes, reason="incident 42", ticket="INC-42")
+
+
+def test_role_by_state_matrix(world, shared, on_request):
+    people, admin = shared["people"], m(world, world.admin)
+    tara = people["tara"]
+    # roles: the owner and team admins keep standing access; grants become eligible; no grant, nothing
+    assert level(world, people["erin"], on_request) == ("manage", "")
+    assert level(world, world.admin, on_request) == ("manage", "")
+    assert level(world, tara, on_request) == ("view", "target")  # eligible
+    assert level(world, people["grace"], on_request) == ("view", "target")  # eligible via group
+    assert level(world, people["henry"], on_request) is None
+    assert level(world, world.outsider, on_request) is None
+    # pending: still only eligible
+    pending = _request(world, shared, on_request)
+    assert level(world, tara, on_request) == ("view", "target")
+    with pytest.raises(ServiceError):  # nobody approves their own request
+        service.access_request_decide(membership=m(world, tara), request=pending, approve=True)
+    # active after approval, for the chosen time only, with nothing running at expiry
+    approved = service.access_request_decide(membership=admin, request=pending, approve=True)
+    assert level(world, tara, on_request) == ("target", "target")
+    assert level(world, people["grace"], on_request) == ("view", "target")  # only the requester
+    assert level(world, tara, on_request, now=approved.expires_at - timedelta(seconds=1))[0] == "target"
+    assert level(world, tara, on_request, now=approved.expires_at)[0] == "view"  # expired
+    with time_machine.travel(approved.expires_at + timedelta(seconds=1)):
+        assert level(world, tara, on_request)[0] == "view"
+        assert service.access_requests_sweep() == 1
+        assert AccessRequest.objects.get(pk=approved.pk).state == AccessRequest.State.EXPIRED
+    # ended early by the requester
+    ended = service.access_request_decide(membership=admin, request=_request(world, shared, on_request),
+                                          approve=True)
+    service.access_request_end(membership=m(world, tara), request=ended)
+    assert level(world, tara, on_request)[0] == "view"
+    # revoked by an admin
+    revoked = service.access_request_decide(membership=admin, request=_request(world, shared, on_request),
+                                            approve=True)
+    service.access_request_end(membership=admin, request=revoked, revoke=True)
+    assert level(world, tara, on_request)[0] == "view"
+    # denied
+    denied = service.access_request_decide(membership=admin, request=_request(world, shared, on_request),
+                                           approve=False)
+    assert denied.state == AccessRequest.State.DENIED and level(world, tara, on_request)[0] == "view"
+    # break-glass: active at once at the eligible level, flagged for review
+    glass = service.access_break_glass(membership=m(world, tara), connection=on_request, reason="prod down")
+    assert level(world, tara, on_request) == ("target", "target")
+    assert glass.expires_at - glass.starts_at == timedelta(minutes=30)
+    flagged = AuditEvent.objects.get(kind=AuditEvent.Kind.ACCESS_BREAK_GLASS)
+    assert flagged.data["review"] is True and flagged.data["request"] == str(glass.code)
+    # removing eligibility ends active access too
+    on_request.grants.filter(member=tara).delete()
+    assert level(world, tara, on_request) is None
+
+
+def test_limits_and_refusals(world, shared, on_request):
+    tara = m(world, shared["people"]["tara"])
+    for minutes in (5, 10_000, "x"):
+        with pytest.raises(ServiceError):
+            service.access_request_create(membership=tara, connection=on_request, level=Level.TARGET,
+                                          minutes=minutes, reason="r")
+    with pytest.raises(ServiceError):  # reason required
+        service.access_request_create(membership=tara, connection=on_request, level=Level.TARGET, minutes=60,
+                                      reason="  ")
+    with pytest.raises(ServiceError):  # above the eligible level
+        service.access_request_create(membership=tara, connection=on_request, level=Level.MANAGE, minutes=60,
+                                      reason="r")
+    with pytest.raises(ServiceError):  # no eligible grant
+        service.access_request_create(membership=m(world, shared["people"]["henry"]), connection=on_request,
+                                      level=Level.VIEW, minutes=60, reason="r")
+    # a pending request lapses when nobody decides in time
+    pending = _request(world, shared, on_request)
+    with time_machine.travel(pending.decide_by + timedelta(seconds=1)):
+        with pytest.raises(ServiceError):
+            service.access_request_decide(membership=m(world, world.admin), request=pending, approve=True)
+        service.access_requests_sweep()
+    assert AccessRequest.objects.get(pk=pending.pk).state == AccessRequest.State.LAPSED
+
+
+def test_second_approver(world, shared, on_request):
+    AccessPolicy.objects.filter(connection=on_request).update(approvals_required=2)
+    pending = _request(world, shared, on_request)
+    first = service.access_request_decide(membership=m(world, world.admin), request=pending, approve=True)
+    assert first.state == AccessRequest.State.PENDING
+    with pytest.raises(ServiceError):  # the same approver twice does not count
+        service.access_request_decide(membership=m(world, world.admin), request=pending, approve=True)
+    second = service.access_request_decide(membership=m(world, world.owner), request=pending, approve=True)
+    assert second.state == AccessRequest.State.APPROVED
+
+
+def test_api_hand_out_through_a_request(world, shared, on_request, client, settings):
+    tara = m(world, shared["people"]["tara"])
+    _, raw = api_token_create(actor=tara, kind="personal", name="laptop")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    url = "/api/v1/orgs/dev@acme.example.uat/access-token"
+    refused = client.post(url, **auth)
+    assert refused.status_code == 403 and refused.json()["error"] == "access_on_request"
+    assert "orgportal access request" in refused.json()["message"]
+    approved = service.access_request_decide(membership=m(world, world.admin),
+                                             request=_request(world, shared, on_request, minutes=15), approve=True)
+    served = client.post(url, **auth)
+    assert served.status_code == 200, served.content
+    use = AuditEvent.objects.filter(kind=AuditEvent.Kind.TOKEN_ISSUED).latest("id")
+    assert use.data["access_request"] == str(approved.code)
+    assert any(key[1] == "dev@acme.example.uat" for key in authentication._DECISIONS)  # the decision is cached
+    with time_machine.travel(approved.expires_at + timedelta(seconds=1)):
+        after = client.post(url, **auth)  # no write happened: only the time moved
+        assert after.status_code == 403 and after.json()["error"] == "access_on_request"
+
+
+def test_sweep_revokes_the_tokens_handed_out(world, shared, on_request, monkeypatch,
+                                            django_capture_on_commit_callbacks):
+    revoked = []
+    monkeypatch.setattr(service, "connections_tokens_revoke_now",
+                        lambda *, connection_ids, reason: revoked.append((connection_ids, reason)))
+    approved = service.access_request_decide(membership=m(world, world.admin),
+                                             request=_request(world, shared, on_request), approve=True)
+    assert service.access_requests_sweep() == 0
+    with time_machine.travel(approved.expires_at + timedelta(minutes=1)):
+        with django_capture_on_commit_callbacks(execute=True):
+            service.access_requests_sweep()
+    assert revoked == [([on_request.pk], "time-boxed access expired")]
+    assert AccessRequest.objects.get(pk=approved.pk).tokens_revoked_at is not None
+    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.ACCESS_EXPIRED, data__request=str(approved.code)).exists()
+    assert timezone.now() < approved.expires_at

@@ -4,7 +4,7 @@ one service call (orgs/services/access_requests.py)."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -31,7 +31,11 @@ def _requestable(membership):
 def access_requests(request, team):
     membership = access.membership_for_action(request.user, team, TeamAction.VIEW)
     if request.method == "POST":
-        connection = access.team_object(OrgConnection, membership, request.POST.get("org"))
+        try:
+            connection = access.team_object(OrgConnection, membership, request.POST.get("org"))
+        except Http404:
+            messages.error(request, "Choose an org you are eligible for.")
+            return redirect("orgs:access_requests", team=team)
         try:
             if request.POST.get("action") == "break_glass":
                 created = service.access_break_glass(membership=membership, connection=connection,
@@ -49,7 +53,7 @@ def access_requests(request, team):
         except ServiceError as exc:
             messages.error(request, str(exc))
             return redirect("orgs:access_requests", team=team)
-        return redirect("orgs:access_request", team=team, request=created.code)
+        return redirect("orgs:access_request", team=team, request_code=created.code)
     mine = (AccessRequest.objects.filter(team=membership.team, requester=request.user)
             .select_related("connection")[:50])
     return render(request, "orgs/access_requests.html", {
@@ -86,7 +90,7 @@ def access_request_decide(request, team, request_code):
                                       approve=request.POST.get("decision") == "approve", ip=client_ip(request))
     except ServiceError as exc:
         messages.error(request, str(exc))
-    return redirect("orgs:access_request", team=team, request=request_code)
+    return redirect("orgs:access_request", team=team, request_code=request_code)
 
 
 @login_required
@@ -99,7 +103,7 @@ def access_request_end(request, team, request_code):
         service.access_request_end(membership=membership, request=row, revoke=revoke, ip=client_ip(request))
     except ServiceError as exc:
         messages.error(request, str(exc))
-    return redirect("orgs:access_request", team=team, request=request_code)
+    return redirect("orgs:access_request", team=team, request_code=request_code)
 
 
 @login_required

@@ -13,6 +13,10 @@
                                sandboxes of a production org (PROD: alias, username or org id); create and refresh
                                wait with a progress line (--no-wait to return at once; exit 68 when the wait runs
                                out, as sf does); --json prints {"status": 0, "result": {…}} like sf
+    orgportal access request ORG --level target --minutes 60 --reason TEXT [--ticket T] [--break-glass] [--wait]
+                               time-boxed access to an "access on request" org; --wait waits for the decision
+    orgportal access approve|deny|end|revoke ID    decide on (or end) a request
+    orgportal access status [ID] [--json]          one request, or yours and those waiting for your decision
 
 In CI set ORGPORTAL_URL and ORGPORTAL_TOKEN (a team service token) instead of logging in. ORGPORTAL_CONFIG moves
 the config file; ORGPORTAL_SF names the `sf` command (default: `sf` on PATH).
@@ -147,6 +151,8 @@ def _api_error(exc: urllib.error.HTTPError) -> CliError:
         body = {}
     message = body.get("message") if isinstance(body, dict) else None
     code, advice = _ADVICE.get(exc.code, (EXIT_ERROR, f"The portal answered HTTP {exc.code}."))
+    if isinstance(body, dict) and body.get("error") == "access_on_request":
+        advice = "This org needs a time-boxed access request: `orgportal access request ORG --reason … --wait`."
     if exc.code == 429:
         advice += f" Retry in {exc.headers.get('Retry-After', '60')} s."
     text = f"{message}\n{advice}" if message and exc.code != 401 else advice
@@ -394,6 +400,49 @@ def cmd_sandbox(args) -> int:
     return _sandbox_result(args, sandbox)
 
 
+EXIT_DENIED = 8  # access request denied, lapsed or not decided within --wait-minutes
+
+
+def _request_line(row: dict) -> str:
+    until = f" until {row['expires_at']}" if row.get("expires_at") else ""
+    glass = " BREAK-GLASS" if row.get("break_glass") else ""
+    return (f"{row['id']}  {row['state']:<9} {row['level']:<7} {row['org']}  {row['requester']}{until}{glass}  "
+            f"({row['reason']})")
+
+
+def cmd_access(args) -> int:
+    url, token = load_config()
+    if args.action == "request":
+        body = {"org": args.org, "level": args.level, "minutes": args.minutes, "reason": args.reason,
+                "ticket": args.ticket or "", "break_glass": args.break_glass}
+        row = api(url, token, "POST", "access-requests", body)
+        if args.wait and row["state"] == "pending":
+            deadline = time.monotonic() + args.wait_minutes * 60
+            if not args.json:
+                print(f"Waiting for a decision on {row['id']} …", file=sys.stderr)
+            while row["state"] == "pending" and time.monotonic() < deadline:
+                time.sleep(args.poll_seconds)
+                row = api(url, token, "GET", f"access-requests/{row['id']}")
+    elif args.action == "status":
+        if not args.id:
+            rows = api(url, token, "GET", "access-requests")
+            if args.json:
+                print(json.dumps(rows, indent=2))
+            else:
+                for row in rows["requests"]:
+                    print(_request_line(row))
+                for row in rows["to_decide"]:
+                    print("TO DECIDE  " + _request_line(row))
+            return 0
+        row = api(url, token, "GET", f"access-requests/{urllib.parse.quote(args.id, safe='')}")
+    else:
+        row = api(url, token, "POST", f"access-requests/{urllib.parse.quote(args.id, safe='')}/{args.action}")
+    print(json.dumps(row, indent=2) if args.json else _request_line(row))
+    if args.action == "request" and row["state"] in ("denied", "lapsed", "pending") and args.wait:
+        return EXIT_DENIED
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="orgportal", description="Access tokens for the orgs you may target.")
     commands = top.add_subparsers(dest="command", required=True)
@@ -441,6 +490,25 @@ def parser() -> argparse.ArgumentParser:
         if action == "delete":
             sub.add_argument("--no-prompt", action="store_true", help="do not ask to type the name")
         sub.set_defaults(func=cmd_sandbox)
+    access = commands.add_parser("access", help="time-boxed access: request, approve, deny, end, revoke, status")
+    verbs = access.add_subparsers(dest="action", required=True)
+    request = verbs.add_parser("request", help="request time-boxed access (or break glass)")
+    request.add_argument("org", help="alias, username or org id")
+    request.add_argument("--level", default="target", choices=["view", "target", "manage"])
+    request.add_argument("--minutes", type=int, default=60)
+    request.add_argument("--reason", required=True)
+    request.add_argument("--ticket")
+    request.add_argument("--break-glass", action="store_true", help="activate without approval (if allowed)")
+    request.add_argument("--wait", action="store_true", help="wait for the decision")
+    request.add_argument("--wait-minutes", type=float, default=30)
+    request.add_argument("--poll-seconds", type=float, default=5)
+    request.add_argument("--json", action="store_true")
+    request.set_defaults(func=cmd_access)
+    for verb in ("approve", "deny", "end", "revoke", "status"):
+        sub = verbs.add_parser(verb, help=f"{verb} an access request" if verb != "status" else "show requests")
+        sub.add_argument("id", nargs="?" if verb == "status" else None)
+        sub.add_argument("--json", action="store_true")
+        sub.set_defaults(func=cmd_access)
     return top
 
 

@@ -260,6 +260,9 @@ NOT_MATRIXED = {
                      "tests/sandboxes/test_api.py::test_api_permissions",
     "api:sandbox": "as api:sandboxes",
     "api:sandbox_refresh": "as api:sandboxes",
+    "api:access_request": "orgs.access.access_request_for_api_token (the pages' funnel): "
+                          "tests/access_requests/test_time_boxed.py::test_api_requests_and_decisions",
+    "api:access_request_action": "as api:access_request",
 }
 
 # Which kind of object each path parameter names.

@@ -160,3 +160,43 @@ def test_sweep_revokes_the_tokens_handed_out(world, shared, on_request, monkeypa
     assert AccessRequest.objects.get(pk=approved.pk).tokens_revoked_at is not None
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.ACCESS_EXPIRED, data__request=str(approved.code)).exists()
     assert timezone.now() < approved.expires_at
+
+
+def test_api_requests_and_decisions(world, shared, on_request, client):
+    tara, bob = m(world, shared["people"]["tara"]), m(world, world.admin)
+    henry = m(world, shared["people"]["henry"])
+    tokens = {name: api_token_create(actor=who, kind="personal", name="cli")[1]
+              for name, who in (("tara", tara), ("bob", bob), ("henry", henry))}
+
+    def call(who, method, path, body=None):
+        kwargs = {"HTTP_AUTHORIZATION": f"Bearer {tokens[who]}"}
+        if body is not None:
+            kwargs.update(data=body, content_type="application/json")
+        return getattr(client, method)(f"/api/v1/{path}", **kwargs)
+
+    bad = call("tara", "post", "access-requests", {"org": on_request.username, "level": "target", "minutes": 60})
+    assert bad.status_code == 400 and "reason" in bad.json()["message"]
+    assert call("henry", "post", "access-requests", {"org": on_request.username, "level": "target", "minutes": 60,
+                                                      "reason": "x"}).status_code == 404  # cannot see it
+    created = call("tara", "post", "access-requests", {"org": on_request.username, "level": "target",
+                                                        "minutes": 30, "reason": "deploy", "ticket": "CHG-1"})
+    assert created.status_code == 201 and created.json()["state"] == "pending"
+    code = created.json()["id"]
+    assert call("tara", "post", f"access-requests/{code}/approve").status_code == 403  # own request
+    assert call("henry", "get", f"access-requests/{code}").status_code == 404  # not theirs to see
+    assert [r["id"] for r in call("bob", "get", "access-requests").json()["to_decide"]] == [code]
+    approved = call("bob", "post", f"access-requests/{code}/approve")
+    assert approved.status_code == 200 and approved.json()["state"] == "approved"
+    assert call("tara", "post", f"orgs/{on_request.username}/access-token").status_code == 200
+    ended = call("tara", "post", f"access-requests/{code}/end")
+    assert ended.json()["state"] == "ended"
+    assert call("tara", "post", f"orgs/{on_request.username}/access-token").status_code == 403
+    glass = call("tara", "post", "access-requests", {"org": on_request.username, "break_glass": True,
+                                                      "reason": "outage"})
+    assert glass.status_code == 201 and glass.json()["state"] == "approved" and glass.json()["break_glass"]
+    assert call("bob", "post", f"access-requests/{glass.json()['id']}/revoke").json()["state"] == "revoked"
+    kinds = list(AuditEvent.objects.filter(kind__startswith="access.").values_list("kind", flat=True))
+    assert {"access.requested", "access.approved", "access.ended", "access.break_glass",
+            "access.revoked"} <= set(kinds)
+    assert all(e.data.get("request") for e in AuditEvent.objects.filter(kind__startswith="access.")
+               .exclude(kind="access.policy_changed"))

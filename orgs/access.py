@@ -33,6 +33,8 @@ from django.utils import timezone
 from orgs.models import (
     AccessPolicy,
     AccessRequest,
+    AccessReview,
+    AccessReviewItem,
     ConnectedApp,
     Grant,
     OrgAlias,
@@ -577,3 +579,36 @@ def eligible_denial(ident: str, found: Access) -> str:
     return (f"Your access to “{ident}” is eligible only ({found.eligible_label}): request it first, in the portal "
             f"(Access requests) or with `orgportal access request {ident} --level {found.eligible_label} "
             f"--minutes 60 --reason \"…\" --wait`.")
+
+
+# -- access reviews (issue 18) -------------------------------------------------------------------------------------
+
+def can_run_access_reviews(membership: Membership) -> bool:
+    """Team admins start access reviews and review (confirm or remove) each grant."""
+    return team_allows(membership, TeamAction.MANAGE_EVERY_ORG)
+
+
+def access_reviews_for_user(user, team_code) -> Membership:
+    membership = membership_for_user(user, team_code)
+    if not can_run_access_reviews(membership):
+        raise PermissionDenied
+    return membership
+
+
+def access_review_for_user(user, team_code, review_code):
+    """(membership, review): 404 outside the team, 403 below team admin."""
+    membership = membership_for_user(user, team_code)
+    review = team_object(AccessReview, membership, review_code)
+    if not can_run_access_reviews(membership):
+        raise PermissionDenied
+    return membership, review
+
+
+def access_review_item_for_user(user, team_code, review_code, item_code):
+    """(membership, review, item) for a reviewer deciding one grant; 404/403 as above."""
+    membership, review = access_review_for_user(user, team_code, review_code)
+    try:
+        item = AccessReviewItem.objects.get(review=review, code=item_code)
+    except (AccessReviewItem.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+    return membership, review, item

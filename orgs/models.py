@@ -725,3 +725,55 @@ class AccessRequest(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.current_state() == self.State.PENDING
+
+
+class AccessReview(models.Model):
+    """A review of a team's grants (standing and eligible) on chosen orgs: team admins confirm or remove each one
+    before `deadline`; then the review closes, reporting (or, with `remove_unreviewed`, removing) what nobody
+    reviewed. The finished review is kept in the audit log and exports as CSV."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    connections = models.ManyToManyField(OrgConnection, related_name="+")
+    deadline = models.DateTimeField()
+    remove_unreviewed = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AccessReviewItem(models.Model):
+    """One grant under review, as it was when the review started (the grant may be gone since)."""
+
+    class Decision(models.TextChoices):
+        PENDING = "pending", "Not reviewed yet"
+        CONFIRMED = "confirmed", "Confirmed"
+        REMOVED = "removed", "Removed"
+        UNREVIEWED = "unreviewed", "Not reviewed by the deadline"
+        UNREVIEWED_REMOVED = "unreviewed_removed", "Not reviewed: removed at the deadline"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    review = models.ForeignKey(AccessReview, on_delete=models.CASCADE, related_name="items")
+    grant = models.ForeignKey(Grant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    org = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    level = models.CharField(max_length=10)
+    eligible = models.BooleanField(default=False)
+    decision = models.CharField(max_length=20, choices=Decision.choices, default=Decision.PENDING)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["org", "subject", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.subject} on {self.org}: {self.decision}"

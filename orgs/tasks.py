@@ -14,6 +14,7 @@ from django.db import OperationalError
 from orgs.models import OrgConnection
 from orgs.salesforce.errors import TransientSalesforceError
 from orgs.services.access_requests import access_requests_sweep
+from orgs.services.access_reviews import access_reviews_close_due
 from orgs.services.inventory import dev_hub_sync, scratch_expiry_notify
 from orgs.services.refresh import (
     KeyUnavailableError,
@@ -169,5 +170,6 @@ def sandbox_requests_resume_task() -> int:
 
 @shared_task(acks_late=True, expires=60)
 def access_requests_sweep_task() -> int:
-    """Beat: write down ended time-boxed access and revoke the tokens handed out under it; lapse undecided requests."""
-    return access_requests_sweep()
+    """Beat: write down ended time-boxed access and revoke the tokens handed out under it; lapse undecided requests;
+    finish access reviews past their deadline."""
+    return access_requests_sweep() + access_reviews_close_due()

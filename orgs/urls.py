@@ -2,7 +2,18 @@
 
 from django.urls import path
 
-from orgs.views import access_requests, ci, connections, handout, offboarding, ops, registrations, sandboxes, sharing
+from orgs.views import (
+    access_requests,
+    access_reviews,
+    ci,
+    connections,
+    handout,
+    offboarding,
+    ops,
+    registrations,
+    sandboxes,
+    sharing,
+)
 
 app_name = "orgs"
 
@@ -53,6 +64,12 @@ urlpatterns = [
     path(T + "access-requests/<uuid:request_code>/end/", access_requests.access_request_end,
          name="access_request_end"),
     path(ORG + "access-policy/", access_requests.access_policy, name="access_policy"),
+    path(T + "access-reviews/", access_reviews.access_reviews, name="access_reviews"),
+    path(T + "access-reviews/<uuid:review>/", access_reviews.access_review, name="access_review"),
+    path(T + "access-reviews/<uuid:review>/items/<uuid:item>/", access_reviews.access_review_item,
+         name="access_review_item"),
+    path(T + "access-reviews/<uuid:review>/finish/", access_reviews.access_review_finish,
+         name="access_review_finish"),
     # offboarding: what happens to a leaving member's orgs
     path(T + "members/<uuid:member>/remove/", offboarding.member_remove, name="member_remove"),
     path(T + "leave/", offboarding.team_leave, name="team_leave"),

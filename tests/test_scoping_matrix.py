@@ -235,6 +235,10 @@ PAGES: dict[str, Page] = {
     # time-boxed access (issue 18)
     "orgs:access_requests": Page(GP, member),
     "orgs:access_policy": Page(P, access_policy, CONNECTIONS),
+    "orgs:access_reviews": Page(GP, admin),
+    "orgs:access_review": Page(G, admin, [{"review": "main"}]),
+    "orgs:access_review_item": Page(P, admin, [{"review": "main", "item": "main"}]),
+    "orgs:access_review_finish": Page(P, admin, [{"review": "main"}]),
     "orgs:access_request": Page(G, see_request, [{"request_code": "main"}]),
     "orgs:access_request_status": Page(G, see_request, [{"request_code": "main"}]),
     "orgs:access_request_decide": Page(P, decide_request, [{"request_code": "main"}]),
@@ -268,7 +272,8 @@ NOT_MATRIXED = {
 # Which kind of object each path parameter names.
 PARAM_KIND = {"app": "app", "key": "key", "connection": "connection", "grant": "grant", "member": "member",
               "invitation": "invitation", "token": "token", "scratch_org": "scratch_org", "sandbox": "sandbox",
-              "policy": "policy", "request_code": "access_request"}
+              "policy": "policy", "request_code": "access_request",
+              "review": "review", "item": "review_item"}
 
 
 # -- URL enumeration -----------------------------------------------------------------------------------------------
@@ -393,6 +398,14 @@ def _team_objects(team, owner_membership, prefix, people, *, grants):
     objects[("access_request", "main")] = AccessRequest.objects.create(
         team=team, connection=hub, requester=people.get(REQUESTER, owner), level=Grant.Level.TARGET, minutes=60,
         reason="scoping", decide_by=timezone.now() + timezone.timedelta(hours=1))
+    from orgs.models import AccessReview, AccessReviewItem
+
+    review = AccessReview.objects.create(team=team, name=f"{prefix}-review",
+                                         deadline=timezone.now() + timezone.timedelta(days=1))
+    objects[("review", "main")] = review
+    objects[("review_item", "main")] = AccessReviewItem.objects.create(
+        team=team, review=review, grant=objects[("grant", "sandbox")], org=conns["sandbox"].username,
+        subject="someone", level="target")
     for variant in ("nogrant", "owner"):
         objects[("member", variant)] = members.get(variant) or members["owner"]
     return Scope(team=team, objects=objects, members=members, personal=personal, service=service,

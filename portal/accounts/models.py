@@ -345,6 +345,9 @@ class AuditEvent(models.Model):
         ACCESS_REVOKED = "access.revoked", "Time-boxed access revoked"
         ACCESS_EXPIRED = "access.expired", "Time-boxed access expired"
         ACCESS_LAPSED = "access.lapsed", "Access request not decided in time"
+        ACCESS_REVIEW_STARTED = "access_review.started", "Access review started"
+        ACCESS_REVIEW_DECIDED = "access_review.decided", "Access review: grant confirmed or removed"
+        ACCESS_REVIEW_FINISHED = "access_review.finished", "Access review finished"
 
     # Indexes: every team query uses (team, -created_at) and the admin's list created_at; a single-column team index
     # would be redundant and actor is never filtered on (the page searches actor_label). Each index is paid on every

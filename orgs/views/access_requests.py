@@ -2,17 +2,21 @@
 deny, end early, revoke), and a connection's access-on-request policy. Each view: one access call (orgs.access) →
 one service call (orgs/services/access_requests.py)."""
 
+from collections import Counter
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from orgs import access
 from orgs.access import TeamAction
 from orgs.models import AccessRequest, Grant, OrgConnection
 from orgs.services import access_requests as service
-from portal.accounts.models import TeamGroup
+from portal.accounts.models import AuditEvent, TeamGroup
 from portal.accounts.reauth import recent_authentication_required
 from portal.accounts.services import ServiceError
 from portal.lib.http import client_ip
@@ -59,7 +63,25 @@ def access_requests(request, team):
     return render(request, "orgs/access_requests.html", {
         "membership": membership, "team": membership.team, "requestable": _requestable(membership),
         "selected": request.GET.get("org", ""), "mine": mine, "to_decide": access.requests_to_decide(membership),
-        "levels": Grant.Level.choices})
+        "levels": Grant.Level.choices, "history": _history(membership, request.GET.get("days"))})
+
+
+def _history(membership, days):
+    """Team admins: who had time-boxed access in the last `days` (default 31), why, approved by whom, and how many
+    tokens were handed out under each request (its `token.issued` audit entries)."""
+    if not access.can_manage_access_policy(membership):
+        return None
+    try:
+        days = min(max(int(days), 1), 366)
+    except (TypeError, ValueError):
+        days = 31
+    since = timezone.now() - timedelta(days=days)
+    rows = list(AccessRequest.objects.filter(team=membership.team, created_at__gte=since)
+                .select_related("connection", "requester")[:500])
+    uses = Counter(AuditEvent.objects.filter(team=membership.team, kind=AuditEvent.Kind.TOKEN_ISSUED,
+                                             created_at__gte=since, data__has_key="access_request")
+                   .values_list("data__access_request", flat=True))
+    return {"days": days, "rows": [(r, uses.get(str(r.code), 0)) for r in rows]}
 
 
 @login_required

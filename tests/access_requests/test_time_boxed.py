@@ -3,12 +3,14 @@ life (refused while eligible, served while approved, refused after expiry even f
 
 from datetime import timedelta
 
+import jsonschema
 import pytest
 import time_machine
 from django.utils import timezone
 
 from orgs.access import Level, effective_access
 from orgs.api import authentication
+from orgs.api import schema as openapi
 from orgs.models import AccessPolicy, AccessRequest
 from orgs.services import access_requests as service
 from portal.accounts.models import AuditEvent, Membership
@@ -181,6 +183,7 @@ def test_api_requests_and_decisions(world, shared, on_request, client):
     created = call("tara", "post", "access-requests", {"org": on_request.username, "level": "target",
                                                         "minutes": 30, "reason": "deploy", "ticket": "CHG-1"})
     assert created.status_code == 201 and created.json()["state"] == "pending"
+    jsonschema.validate(created.json(), openapi.schema()["components"]["schemas"]["AccessRequest"])
     code = created.json()["id"]
     assert call("tara", "post", f"access-requests/{code}/approve").status_code == 403  # own request
     assert call("henry", "get", f"access-requests/{code}").status_code == 404  # not theirs to see
@@ -200,3 +203,20 @@ def test_api_requests_and_decisions(world, shared, on_request, client):
             "access.revoked"} <= set(kinds)
     assert all(e.data.get("request") for e in AuditEvent.objects.filter(kind__startswith="access.")
                .exclude(kind="access.policy_changed"))
+
+
+def test_history_answers_who_had_access_why_by_whom_and_what_they_took(world, shared, on_request, client):
+    tara = m(world, shared["people"]["tara"])
+    raw = api_token_create(actor=tara, kind="personal", name="laptop")[1]
+    approved = service.access_request_decide(membership=m(world, world.admin),
+                                             request=_request(world, shared, on_request), approve=True)
+    for _ in range(2):
+        assert client.post(f"/api/v1/orgs/{on_request.username}/access-token",
+                           HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+    client.force_login(world.admin)
+    page = client.get(f"/teams/{world.team.code}/access-requests/").content.decode()
+    row = page.split(f'data-request="{approved.code}"')[1].split("</tr>")[0]
+    assert "tara@example.com" in row and "incident 42" in row and "bob@example.com" in row
+    assert '<td class="uses">2</td>' in row
+    client.force_login(tara.user)  # members do not see the team's history
+    assert "access-history" not in client.get(f"/teams/{world.team.code}/access-requests/").content.decode()

@@ -220,3 +220,40 @@ def test_history_answers_who_had_access_why_by_whom_and_what_they_took(world, sh
     assert '<td class="uses">2</td>' in row
     client.force_login(tara.user)  # members do not see the team's history
     assert "access-history" not in client.get(f"/teams/{world.team.code}/access-requests/").content.decode()
+
+
+def test_approver_group_break_glass_rules_and_alerts(world, shared, on_request, mailoutbox):
+    qa, admin = shared["qa"], m(world, world.admin)
+    grace, tara = m(world, shared["people"]["grace"]), m(world, shared["people"]["tara"])
+    service.access_policy_set(actor=admin, connection=on_request, on_request=True, break_glass=False,
+                              approvals_required=1, approver_group=qa)
+    pending = _request(world, shared, on_request)
+    assert [msg.to for msg in mailoutbox if "requests target access" in msg.subject] == [["grace@example.com"]]
+    with pytest.raises(ServiceError):  # a group names the approvers: team admins are not among them
+        service.access_request_decide(membership=admin, request=pending, approve=True)
+    assert service.access_request_decide(membership=grace, request=pending, approve=True).state == "approved"
+    with pytest.raises(ServiceError):  # break-glass not allowed on this org
+        service.access_break_glass(membership=tara, connection=on_request, reason="outage")
+    service.access_policy_set(actor=admin, connection=on_request, on_request=True, break_glass=True,
+                              approvals_required=1, approver_group=None)
+    mailoutbox.clear()
+    service.access_break_glass(membership=tara, connection=on_request, reason="outage")
+    alert = [msg for msg in mailoutbox if msg.subject.startswith("[Org Portal] BREAK-GLASS")]
+    assert alert and set(alert[0].to) == {"alice@example.com", "bob@example.com"}
+    with pytest.raises(ServiceError):  # only an admin changes the policy
+        service.access_policy_set(actor=tara, connection=on_request, on_request=False, break_glass=False,
+                                  approvals_required=1, approver_group=None)
+
+
+def test_turning_access_on_request_on_revokes_standing_holders_tokens(world, shared, monkeypatch,
+                                                                       django_capture_on_commit_callbacks):
+    revoked = []
+    monkeypatch.setattr("orgs.services.revocation.connections_tokens_revoke_now",
+                        lambda *, connection_ids, reason: revoked.append((connection_ids, reason)))
+    connection = shared["connection"]
+    assert level(world, shared["people"]["tara"], connection) == ("target", "")  # standing before
+    with django_capture_on_commit_callbacks(execute=True):
+        service.access_policy_set(actor=m(world, world.admin), connection=connection, on_request=True,
+                                  break_glass=False, approvals_required=1, approver_group=None)
+    assert revoked == [([connection.pk], "access on request")]
+    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.ACCESS_POLICY_CHANGED).exists()

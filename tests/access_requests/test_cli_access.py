@@ -1,6 +1,7 @@
 """`orgportal access request --wait` against a live portal: it waits until another user approves, then prints the
 approved request; a hand-out refused because access is only eligible says how to request it."""
 
+import os
 import subprocess
 import time
 
@@ -27,7 +28,6 @@ def test_cli_request_waits_for_approval(live_server, world, shared, tmp_path):  
     refused = run("env", connection.username, home=tmp_path, portal=live_server.url, token=raw)
     assert refused.returncode == 4 and "orgportal access request" in refused.stderr
 
-    import os
     env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", ""), "ORGPORTAL_URL": live_server.url,
            "ORGPORTAL_TOKEN": raw, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     waiting = subprocess.Popen([ORGPORTAL, "access", "request", connection.username, "--minutes", "30", "--reason",
@@ -40,7 +40,11 @@ def test_cli_request_waits_for_approval(live_server, world, shared, tmp_path):  
                 break
             time.sleep(0.1)
         assert pending is not None and waiting.poll() is None  # still waiting
-        service.access_request_decide(membership=admin, request=pending, approve=True)
+        bob_raw = api_token_create(actor=admin, kind="personal", name="cli")[1]
+        own = run("access", "approve", str(pending.code), home=tmp_path, portal=live_server.url, token=raw)
+        assert own.returncode == 4  # nobody approves their own request
+        approved = run("access", "approve", str(pending.code), home=tmp_path, portal=live_server.url, token=bob_raw)
+        assert approved.returncode == 0 and " approved " in approved.stdout, approved.stderr
         out, err = waiting.communicate(timeout=30)
     finally:
         if waiting.poll() is None:
@@ -50,3 +54,6 @@ def test_cli_request_waits_for_approval(live_server, world, shared, tmp_path):  
     status = run("access", "status", home=tmp_path, portal=live_server.url, token=raw)
     assert "approved" in status.stdout
     assert run("env", connection.username, home=tmp_path, portal=live_server.url, token=raw).returncode == 0
+    ended = run("access", "end", str(pending.code), home=tmp_path, portal=live_server.url, token=raw)
+    assert ended.returncode == 0 and " ended " in ended.stdout
+    assert run("env", connection.username, home=tmp_path, portal=live_server.url, token=raw).returncode == 4

@@ -257,3 +257,16 @@ def test_turning_access_on_request_on_revokes_standing_holders_tokens(world, sha
                                   break_glass=False, approvals_required=1, approver_group=None)
     assert revoked == [([connection.pk], "access on request")]
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.ACCESS_POLICY_CHANGED).exists()
+
+
+def test_eligible_shows_on_the_access_tab_and_the_matrix(world, shared, on_request, client):
+    client.force_login(world.admin)
+    tab = client.get(f"/teams/{world.team.code}/orgs/{on_request.code}/access/").content.decode()
+    assert 'class="badge text-bg-warning eligible">eligible: target' in tab
+    matrix = client.get(f"/teams/{world.team.code}/access/").content.decode()
+    assert "eligible: target" in matrix
+    csv = client.get(f"/teams/{world.team.code}/access/?format=csv").content.decode()
+    assert "view,eligible direct; eligible: target" in csv
+    service.access_request_decide(membership=m(world, world.admin), request=_request(world, shared, on_request),
+                                  approve=True)
+    assert "time-boxed" in client.get(f"/teams/{world.team.code}/access/").content.decode()

@@ -7,7 +7,8 @@ Templates never compare levels or roles: views put `connection_permissions(...)`
 
 `effective_access` is THE computation of who can do what with which connection. It is the only source for the
 orgs pages, the "who can target what" matrix, the REST API and worker notifications. It runs a fixed number of
-queries (memberships, group memberships, connections, grants: four) whatever the number of members, groups and
+queries (memberships, group memberships, connections with their access policy, grants: four; a fifth, the active
+access requests, when some of the connections are "access on request") whatever the number of members, groups and
 orgs, and does the rest in memory.
 
 Rules (highest wins):
@@ -15,7 +16,10 @@ Rules (highest wins):
 - team owners and admins: manage on every team connection ("team admin");
 - grants: to the member ("direct"), to their role ("via role admin" / "via role member"; the admin role covers
   owners and admins, the member role everyone), or to a group they are in ("via group QA");
-- service tokens: only their own grants ("direct").
+- service tokens: only their own grants ("direct");
+- on an "access on request" connection (issue 18: its AccessPolicy, or PORTAL_ACCESS_ON_REQUEST_PRODUCTION for
+  production orgs) member, role and group grants are *eligible*: view level plus `Access.eligible`; an approved
+  access request is active at its level (up to the eligible one) while its `expires_at` is after now.
 
 The tables and columns these rules read are `ACCESS_INPUTS`; the triggers of orgs/migrations/0004 raise the team's
 access version on every write to them (tests/test_layout.py checks that the two lists agree).
@@ -572,6 +576,11 @@ def approvers_of(connection: OrgConnection, rules: AccessRules) -> list:
         members = members.filter(groups__pk=rules.approver_group_id)
         return [m.user for m in members]
     return [m.user for m in members if team_allows(m, TeamAction.MANAGE_EVERY_ORG)]
+
+
+def only_eligible(found: Access | None, need: int) -> bool:
+    """True when `need` is refused only because the access is eligible (a request would grant it)."""
+    return found is not None and not found.allows(need) and found.only_eligible_for >= need
 
 
 def eligible_denial(ident: str, found: Access) -> str:

@@ -119,7 +119,7 @@ def resolve(token: ApiToken, ident: str, *, need=access.Level.TARGET) -> tuple:
             _DECISIONS.clear()
         _DECISIONS[key] = (token.access_version, connection.pk, found, alias)
     if not found.allows(need):
-        if found.only_eligible_for >= need:
+        if access.only_eligible(found, need):
             raise ApiAccessError(403, "access_on_request", access.eligible_denial(ident, found))
         raise ApiAccessError(403, "forbidden", f"You can see “{ident}” but not target it ({found}).")
     return connection, found, alias

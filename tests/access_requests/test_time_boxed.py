@@ -270,3 +270,13 @@ def test_eligible_shows_on_the_access_tab_and_the_matrix(world, shared, on_reque
     service.access_request_decide(membership=m(world, world.admin), request=_request(world, shared, on_request),
                                   approve=True)
     assert "time-boxed" in client.get(f"/teams/{world.team.code}/access/").content.decode()
+
+
+def test_web_hand_out_refused_while_eligible_says_how_to_request(world, shared, on_request, client):
+    client.force_login(shared["people"]["tara"])
+    listing = client.get(f"/teams/{world.team.code}/orgs/").content.decode()
+    assert "eligible: target · request" in listing and "get-token" not in listing.split(on_request.username)[1]
+    response = client.post(f"/teams/{world.team.code}/orgs/{on_request.code}/token/", follow=True)
+    assert "is eligible only" in response.content.decode() and "Access requests" in response.content.decode()
+    client.force_login(shared["people"]["vic"])  # view grant → eligible for view only: a plain refusal
+    assert client.post(f"/teams/{world.team.code}/orgs/{on_request.code}/token/").status_code == 403

@@ -7,7 +7,8 @@ Templates never compare levels or roles: views put `connection_permissions(...)`
 
 `effective_access` is THE computation of who can do what with which connection. It is the only source for the
 orgs pages, the "who can target what" matrix, the REST API and worker notifications. It runs a fixed number of
-queries (memberships, group memberships, connections, grants: four) whatever the number of members, groups and
+queries (memberships, group memberships, connections with their access policy, grants: four; a fifth, the active
+access requests, when some of the connections are "access on request") whatever the number of members, groups and
 orgs, and does the rest in memory.
 
 Rules (highest wins):
@@ -15,19 +16,38 @@ Rules (highest wins):
 - team owners and admins: manage on every team connection ("team admin");
 - grants: to the member ("direct"), to their role ("via role admin" / "via role member"; the admin role covers
   owners and admins, the member role everyone), or to a group they are in ("via group QA");
-- service tokens: only their own grants ("direct").
+- service tokens: only their own grants ("direct");
+- on an "access on request" connection (issue 18: its AccessPolicy, or PORTAL_ACCESS_ON_REQUEST_PRODUCTION for
+  production orgs) member, role and group grants are *eligible*: view level plus `Access.eligible`; an approved
+  access request is active at its level (up to the eligible one) while its `expires_at` is after now.
 
 The tables and columns these rules read are `ACCESS_INPUTS`; the triggers of orgs/migrations/0004 raise the team's
 access version on every write to them (tests/test_layout.py checks that the two lists agree).
 """
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils import timezone
 
-from orgs.models import ConnectedApp, Grant, OrgAlias, OrgConnection, Sandbox, ScratchOrg, SigningKey, TrustPolicy
+from orgs.models import (
+    AccessPolicy,
+    AccessRequest,
+    AccessReview,
+    AccessReviewItem,
+    ConnectedApp,
+    Grant,
+    OrgAlias,
+    OrgConnection,
+    Sandbox,
+    ScratchOrg,
+    SigningKey,
+    TrustPolicy,
+)
 from portal.accounts.access import (
     TeamAction,
     membership_for_action,
@@ -48,11 +68,14 @@ ACCESS_INPUTS: dict[str, tuple[str, ...] | None] = {
     TeamGroup.members.through._meta.db_table: None,  # group membership
     Grant._meta.db_table: None,
     OrgAlias._meta.db_table: None,  # the API resolves aliases
-    OrgConnection._meta.db_table: ("owner_id", "team_id", "username", "org_id"),
+    OrgConnection._meta.db_table: ("owner_id", "team_id", "username", "org_id", "kind"),
+    AccessPolicy._meta.db_table: None,  # access on request (issue 18)
+    AccessRequest._meta.db_table: None,  # time-boxed access: approvals, ends
 }
 
 # The team funnel's entry points, re-exported so an org view makes its one call here.
-__all__ = ["Access", "Level", "TeamAction", "membership_for_action", "membership_for_user", "team_allows",
+__all__ = ["Access", "Level", "PermissionDenied", "TeamAction", "team_object",
+           "membership_for_action", "membership_for_user", "team_allows",
            "team_permissions"]
 
 Level = Grant.Level
@@ -62,6 +85,30 @@ Level = Grant.Level
 class Access:
     level: int  # a Grant.Level value
     reason: str
+    # Time-boxed access (an approved request): when it ends and the request's code. Decisions cached anywhere must
+    # compare `expires_at` with the current time before trusting themselves (`Access.current`).
+    expires_at: datetime | None = field(default=None, compare=False)
+    request: str = field(default="", compare=False)
+    # On an "access on request" connection: the level the member may request (eligible), above `level`.
+    eligible: int = field(default=0, compare=False)
+
+    @property
+    def current(self) -> bool:
+        """False once a time-boxed access has run out (compare with now; nothing has to run for it to end)."""
+        return self.expires_at is None or self.expires_at > timezone.now()
+
+    @property
+    def eligible_label(self) -> str:
+        return Level(self.eligible).label if self.eligible else ""
+
+    @property
+    def only_eligible_for(self) -> int:
+        """The eligible level when it is above the active one (0 otherwise): 'request it to get it'."""
+        return self.eligible if self.eligible > self.level else 0
+
+    @property
+    def time_boxed(self) -> bool:
+        return self.expires_at is not None
 
     @property
     def level_label(self) -> str:
@@ -104,9 +151,23 @@ def _grant_reason(grant: Grant, group_names: dict[int, str]) -> str:
     return "direct"
 
 
-def effective_access(*, team, user_ids=None, connection_ids=None) -> dict[tuple[int, int], Access]:
+def on_request_connections(connections) -> set[int]:
+    """Ids among (id, kind, policy on_request or None) rows that are "access on request": the connection's policy,
+    else PORTAL_ACCESS_ON_REQUEST_PRODUCTION for production orgs."""
+    default = settings.PORTAL_ACCESS_ON_REQUEST_PRODUCTION
+    return {cid for cid, kind, on_request in connections
+            if (on_request if on_request is not None else default and kind == OrgConnection.Kind.PRODUCTION)}
+
+
+def effective_access(*, team, user_ids=None, connection_ids=None, now=None) -> dict[tuple[int, int], Access]:
     """{(user id, connection id): Access} for the team's members (or `user_ids`) and connections (or
-    `connection_ids`). Pairs with no access are absent. Four queries, whatever the sizes."""
+    `connection_ids`). Pairs with no access are absent. Five queries, whatever the sizes.
+
+    On an "access on request" connection, member/role/group grants are *eligible*: they give view level plus
+    `Access.eligible` (the level that may be requested). An approved access request whose `expires_at` is after
+    `now` is active access at its level, capped by the member's current eligible level (removing eligibility ends
+    it too). The expiry is compared here, on every decision: nothing has to run for access to end."""
+    now = now or timezone.now()
     memberships = Membership.objects.filter(team=team)
     if user_ids is not None:
         memberships = memberships.filter(user_id__in=user_ids)
@@ -124,12 +185,22 @@ def effective_access(*, team, user_ids=None, connection_ids=None) -> dict[tuple[
     connections = OrgConnection.objects.filter(team=team)
     if connection_ids is not None:
         connections = connections.filter(id__in=connection_ids)
-    owners = dict(connections.values_list("id", "owner_id"))
+    rows = list(connections.values_list("id", "owner_id", "kind", "access_policy__on_request"))
+    owners = {cid: owner_id for cid, owner_id, _, _ in rows}
+    on_request = on_request_connections((cid, kind, flag) for cid, _, kind, flag in rows)
     grants = Grant.objects.filter(team=team, connection_id__in=list(owners)).exclude(
         subject_type=Grant.Subject.SERVICE_TOKEN).only("connection_id", "level", "subject_type", "member_id", "role",
                                                        "group_id")
+    requests = []
+    if on_request:
+        requests = AccessRequest.objects.filter(team=team, connection_id__in=sorted(on_request),
+                                                state=AccessRequest.State.APPROVED, expires_at__gt=now)
+        if user_ids is not None:
+            requests = requests.filter(requester_id__in=user_ids)
+        requests = list(requests.values_list("requester_id", "connection_id", "level", "expires_at", "code"))
 
     result: dict[tuple[int, int], Access] = {}
+    eligible: dict[tuple[int, int], Access] = {}
     ranks = {uid: Membership.rank_of(m["role"]) for uid, m in members.items()}
     admins = [uid for uid, m in members.items() if role_allows(m["role"], TeamAction.MANAGE_EVERY_ORG)]
     for connection_id, owner_id in owners.items():
@@ -151,9 +222,29 @@ def effective_access(*, team, user_ids=None, connection_ids=None) -> dict[tuple[
             targets = [uid for uid, rank in ranks.items() if rank >= Membership.rank_of(grant.role)]
         else:
             targets = members_by_group.get(grant.group_id, [])
+        into = eligible if grant.connection_id in on_request else result
         for uid in targets:
             key = (uid, grant.connection_id)
-            result[key] = _better(result.get(key), access)
+            into[key] = _better(into.get(key), access)
+
+    # Eligible grants: view level (to see and request the org) plus the level that may be requested.
+    for key, access in eligible.items():
+        current = result.get(key)
+        if current is not None and current.level >= access.level:
+            continue
+        base = current or Access(Level.VIEW, f"eligible {access.reason}")
+        result[key] = Access(base.level, base.reason, eligible=access.level)
+    # Approved, unexpired requests: active at the requested level, up to the current eligible level.
+    for requester_id, connection_id, level, expires_at, code in requests:
+        key = (requester_id, connection_id)
+        allowed = eligible.get(key)
+        current = result.get(key)
+        if allowed is None or current is None:
+            continue
+        level = min(level, allowed.level)
+        if level > current.level:
+            result[key] = Access(level, f"time-boxed until {timezone.localtime(expires_at):%Y-%m-%d %H:%M}",
+                                 expires_at=expires_at, request=str(code), eligible=allowed.level)
     return result
 
 
@@ -372,3 +463,161 @@ def api_connections(token, *, min_level=None) -> list[tuple]:
                                                                         connection_id__in=list(reachable))}
     rows = [(c, reachable[c.id], aliases.get(c.id)) for c in connections]
     return sorted(rows, key=lambda row: (row[2].alias if row[2] else "~", row[0].username))
+
+
+# -- time-boxed access (issue 18): requests, approvals, break-glass ------------------------------------------------
+
+@dataclass(frozen=True)
+class AccessRules:
+    """A connection's access policy as it applies now (a default when it has no AccessPolicy row)."""
+    on_request: bool
+    break_glass: bool
+    approvals_required: int
+    approver_group_id: int | None
+
+
+def access_rules(connection: OrgConnection) -> AccessRules:
+    policy = AccessPolicy.objects.filter(connection=connection).first()
+    if policy is None:
+        on = connection.id in on_request_connections([(connection.id, connection.kind, None)])
+        return AccessRules(on_request=on, break_glass=False, approvals_required=1, approver_group_id=None)
+    return AccessRules(on_request=policy.on_request, break_glass=policy.on_request and policy.break_glass,
+                       approvals_required=policy.approvals_required, approver_group_id=policy.approver_group_id)
+
+
+def can_request(found: Access | None, level: int) -> bool:
+    """A member may request a level above their active one, up to their eligible level."""
+    return found is not None and found.eligible >= level > 0
+
+
+def can_break_glass(rules: AccessRules, found: Access | None) -> bool:
+    return rules.on_request and rules.break_glass and found is not None and found.eligible > 0
+
+
+def can_manage_access_policy(membership: Membership) -> bool:
+    return team_allows(membership, TeamAction.MANAGE_EVERY_ORG)
+
+
+def is_approver(membership: Membership, rules: AccessRules) -> bool:
+    """Team admins, or the members of the connection's approver group when it names one."""
+    if rules.approver_group_id is not None:
+        return membership.groups.filter(pk=rules.approver_group_id).exists()
+    return team_allows(membership, TeamAction.MANAGE_EVERY_ORG)
+
+
+def can_decide(membership: Membership, request: AccessRequest, rules: AccessRules) -> bool:
+    """Approve or deny: an approver who is not the requester and has not approved it already."""
+    if request.requester_id == membership.user_id or not request.is_pending:
+        return False
+    if any(a.get("user_id") == membership.user_id for a in request.approvals):
+        return False
+    return is_approver(membership, rules)
+
+
+def can_end(membership: Membership, request: AccessRequest) -> bool:
+    """The requester ends their own active access early (or cancels a pending request)."""
+    return request.requester_id == membership.user_id and (request.is_active or request.is_pending)
+
+
+def can_revoke(membership: Membership, request: AccessRequest) -> bool:
+    """A team admin revokes someone's active access."""
+    return request.is_active and team_allows(membership, TeamAction.MANAGE_EVERY_ORG)
+
+
+def request_permissions(membership: Membership, request: AccessRequest, rules: AccessRules) -> dict:
+    return {"decide": can_decide(membership, request, rules), "end": can_end(membership, request),
+            "revoke": can_revoke(membership, request)}
+
+
+def can_see_request(membership: Membership, request: AccessRequest, rules: AccessRules) -> bool:
+    return (request.requester_id == membership.user_id or is_approver(membership, rules)
+            or team_allows(membership, TeamAction.MANAGE_EVERY_ORG))
+
+
+def access_request_for_user(user, team_code, request_code, action: str = "view"):
+    """(membership, request, rules): 404 unless the caller is the requester, an approver or a team admin; 403 when
+    `action` ("decide", "end", "revoke") is not theirs (now)."""
+    membership = membership_for_user(user, team_code)
+    request = team_object(AccessRequest, membership, request_code)
+    return (membership, request, *_request_check(membership, request, action))
+
+
+def _request_check(membership, request, action):
+    rules = access_rules(request.connection)
+    if not can_see_request(membership, request, rules):
+        raise Http404
+    if action != "view" and not request_permissions(membership, request, rules)[action]:
+        raise PermissionDenied
+    return (rules,)
+
+
+def access_request_for_api_token(token, request_code, action: str = "view"):
+    """(membership, request, rules) for a personal API token; 404/403 as for pages."""
+    membership = membership_of_api_token(token, TeamAction.VIEW)
+    try:
+        request = AccessRequest.objects.select_related("connection").get(team_id=token.team_id, code=request_code)
+    except (AccessRequest.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+    return (membership, request, *_request_check(membership, request, action))
+
+
+def requests_to_decide(membership: Membership):
+    """The team's pending requests this member may approve or deny."""
+    pending = (AccessRequest.objects.filter(team=membership.team, state=AccessRequest.State.PENDING,
+                                            decide_by__gt=timezone.now())
+               .exclude(requester_id=membership.user_id).select_related("connection", "requester"))
+    return [r for r in pending if can_decide(membership, r, access_rules(r.connection))]
+
+
+def approvers_of(connection: OrgConnection, rules: AccessRules) -> list:
+    """The members who may approve requests on the connection (for notices)."""
+    members = Membership.objects.filter(team_id=connection.team_id).select_related("user")
+    if rules.approver_group_id is not None:
+        members = members.filter(groups__pk=rules.approver_group_id)
+        return [m.user for m in members]
+    return [m.user for m in members if team_allows(m, TeamAction.MANAGE_EVERY_ORG)]
+
+
+def only_eligible(found: Access | None, need: int) -> bool:
+    """True when `need` is refused only because the access is eligible (a request would grant it)."""
+    return found is not None and not found.allows(need) and found.only_eligible_for >= need
+
+
+def eligible_denial(ident: str, found: Access) -> str:
+    """What a refused hand-out says when the access is only eligible: that, and how to request it."""
+    return (f"Your access to “{ident}” is eligible only ({found.eligible_label}): request it first, in the portal "
+            f"(Access requests) or with `orgportal access request {ident} --level {found.eligible_label} "
+            f"--minutes 60 --reason \"…\" --wait`.")
+
+
+# -- access reviews (issue 18) -------------------------------------------------------------------------------------
+
+def can_run_access_reviews(membership: Membership) -> bool:
+    """Team admins start access reviews and review (confirm or remove) each grant."""
+    return team_allows(membership, TeamAction.MANAGE_EVERY_ORG)
+
+
+def access_reviews_for_user(user, team_code) -> Membership:
+    membership = membership_for_user(user, team_code)
+    if not can_run_access_reviews(membership):
+        raise PermissionDenied
+    return membership
+
+
+def access_review_for_user(user, team_code, review_code):
+    """(membership, review): 404 outside the team, 403 below team admin."""
+    membership = membership_for_user(user, team_code)
+    review = team_object(AccessReview, membership, review_code)
+    if not can_run_access_reviews(membership):
+        raise PermissionDenied
+    return membership, review
+
+
+def access_review_item_for_user(user, team_code, review_code, item_code):
+    """(membership, review, item) for a reviewer deciding one grant; 404/403 as above."""
+    membership, review = access_review_for_user(user, team_code, review_code)
+    try:
+        item = AccessReviewItem.objects.get(review=review, code=item_code)
+    except (AccessReviewItem.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+    return membership, review, item

@@ -624,3 +624,156 @@ class OidcTokenUse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.jti} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
+class AccessPolicy(models.Model):
+    """"Access on request" for one connection (issue 18): members' and groups' grants on it are *eligible* (the level
+    they may request), not standing access. Without a row, production orgs follow PORTAL_ACCESS_ON_REQUEST_PRODUCTION.
+    Approvers: team admins, or the members of `approver_group`; `approvals_required` distinct approvers (1 or 2);
+    `break_glass`: members may activate their eligible level without approval for PORTAL_BREAK_GLASS_MINUTES."""
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    connection = models.OneToOneField(OrgConnection, on_delete=models.CASCADE, related_name="access_policy")
+    on_request = models.BooleanField(default=True)
+    break_glass = models.BooleanField(default=False)
+    approvals_required = models.PositiveSmallIntegerField(default=1)
+    approver_group = models.ForeignKey("accounts.TeamGroup", null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+")
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(approvals_required__in=[1, 2]),
+                                              name="orgs_accesspolicy_approvals_valid")]
+
+    def __str__(self) -> str:
+        return f"access on request: {self.on_request}"
+
+
+class AccessRequest(models.Model):
+    """A time-boxed access request (or break-glass activation). Access is active while `state` is approved and
+    `expires_at` is in the future: orgs.access compares the two on every decision, so nothing has to run for access
+    to end. `tokens_revoked_at`: the beat sweep revoked the connection's handed-out tokens after the end."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        DENIED = "denied", "Denied"
+        CANCELLED = "cancelled", "Cancelled"
+        LAPSED = "lapsed", "Not decided in time"
+        EXPIRED = "expired", "Expired"
+        ENDED = "ended", "Ended early"
+        REVOKED = "revoked", "Revoked"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    connection = models.ForeignKey(OrgConnection, on_delete=models.CASCADE, related_name="access_requests")
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_requests")
+    level = models.PositiveSmallIntegerField(choices=Grant.Level.choices)
+    minutes = models.PositiveIntegerField()
+    reason = models.TextField()
+    ticket = models.CharField(max_length=100, blank=True)
+    break_glass = models.BooleanField(default=False)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    approvals = models.JSONField(default=list, blank=True)  # [{"user_id", "email", "at"}]
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")  # the denier, or the last approver
+    created_at = models.DateTimeField(default=timezone.now)
+    decide_by = models.DateTimeField()  # a pending request lapses after this
+    starts_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    tokens_revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["team", "state"], name="orgs_accessrequest_team_state"),
+            models.Index(fields=["expires_at"], condition=models.Q(tokens_revoked_at=None, state="approved"),
+                         name="orgs_accessrequest_to_revoke"),
+        ]
+        constraints = [models.CheckConstraint(condition=models.Q(level__in=[1, 2, 3]),
+                                              name="orgs_accessrequest_level_valid")]
+
+    def __str__(self) -> str:
+        return f"{self.get_level_display()} on {self.connection_id} for {self.requester_id} ({self.state})"
+
+    def current_state(self, now=None) -> str:
+        """The state as of `now`: an approved request past its expiry is expired, a pending one past its decision
+        deadline has lapsed (whether or not the sweep has written that down yet)."""
+        now = now or timezone.now()
+        if self.state == self.State.APPROVED and self.expires_at and self.expires_at <= now:
+            return self.State.EXPIRED
+        if self.state == self.State.PENDING and self.decide_by <= now:
+            return self.State.LAPSED
+        return self.state
+
+    @property
+    def state_now(self) -> str:
+        return self.current_state()
+
+    @property
+    def state_label(self) -> str:
+        return self.State(self.current_state()).label
+
+    @property
+    def is_active(self) -> bool:
+        return self.current_state() == self.State.APPROVED
+
+    @property
+    def is_pending(self) -> bool:
+        return self.current_state() == self.State.PENDING
+
+
+class AccessReview(models.Model):
+    """A review of a team's grants (standing and eligible) on chosen orgs: team admins confirm or remove each one
+    before `deadline`; then the review closes, reporting (or, with `remove_unreviewed`, removing) what nobody
+    reviewed. The finished review is kept in the audit log and exports as CSV."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    connections = models.ManyToManyField(OrgConnection, related_name="+")
+    deadline = models.DateTimeField()
+    remove_unreviewed = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AccessReviewItem(models.Model):
+    """One grant under review, as it was when the review started (the grant may be gone since)."""
+
+    class Decision(models.TextChoices):
+        PENDING = "pending", "Not reviewed yet"
+        CONFIRMED = "confirmed", "Confirmed"
+        REMOVED = "removed", "Removed"
+        UNREVIEWED = "unreviewed", "Not reviewed by the deadline"
+        UNREVIEWED_REMOVED = "unreviewed_removed", "Not reviewed: removed at the deadline"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    review = models.ForeignKey(AccessReview, on_delete=models.CASCADE, related_name="items")
+    grant = models.ForeignKey(Grant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    org = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    level = models.CharField(max_length=10)
+    eligible = models.BooleanField(default=False)
+    decision = models.CharField(max_length=20, choices=Decision.choices, default=Decision.PENDING)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["org", "subject", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.subject} on {self.org}: {self.decision}"

@@ -13,6 +13,8 @@ from django.db import OperationalError
 
 from orgs.models import OrgConnection
 from orgs.salesforce.errors import TransientSalesforceError
+from orgs.services.access_requests import access_requests_sweep
+from orgs.services.access_reviews import access_reviews_close_due
 from orgs.services.inventory import dev_hub_sync, scratch_expiry_notify
 from orgs.services.refresh import (
     KeyUnavailableError,
@@ -164,3 +166,10 @@ def sandbox_poll_task(self, sandbox_id: int) -> None:
 def sandbox_requests_resume_task() -> int:
     """Beat: re-enqueue unfinished sandbox requests whose poll is overdue (after a restart of web or worker)."""
     return sandbox_requests_resume()
+
+
+@shared_task(acks_late=True, expires=60)
+def access_requests_sweep_task() -> int:
+    """Beat: write down ended time-boxed access and revoke the tokens handed out under it; lapse undecided requests;
+    finish access reviews past their deadline."""
+    return access_requests_sweep() + access_reviews_close_due()

@@ -2,7 +2,18 @@
 
 from django.urls import path
 
-from orgs.views import ci, connections, handout, offboarding, ops, registrations, sandboxes, sharing
+from orgs.views import (
+    access_requests,
+    access_reviews,
+    ci,
+    connections,
+    handout,
+    offboarding,
+    ops,
+    registrations,
+    sandboxes,
+    sharing,
+)
 
 app_name = "orgs"
 
@@ -43,6 +54,22 @@ urlpatterns = [
     path(T + "access/", sharing.matrix, name="matrix"),
     path(T + "groups/", sharing.groups, name="groups"),
     path(T + "members/<uuid:member>/profile/", sharing.member_profile, name="member_profile"),
+    # time-boxed access (issue 18)
+    path(T + "access-requests/", access_requests.access_requests, name="access_requests"),
+    path(T + "access-requests/<uuid:request_code>/", access_requests.access_request, name="access_request"),
+    path(T + "access-requests/<uuid:request_code>/status.json", access_requests.access_request_status,
+         name="access_request_status"),
+    path(T + "access-requests/<uuid:request_code>/decide/", access_requests.access_request_decide,
+         name="access_request_decide"),
+    path(T + "access-requests/<uuid:request_code>/end/", access_requests.access_request_end,
+         name="access_request_end"),
+    path(ORG + "access-policy/", access_requests.access_policy, name="access_policy"),
+    path(T + "access-reviews/", access_reviews.access_reviews, name="access_reviews"),
+    path(T + "access-reviews/<uuid:review>/", access_reviews.access_review, name="access_review"),
+    path(T + "access-reviews/<uuid:review>/items/<uuid:item>/", access_reviews.access_review_item,
+         name="access_review_item"),
+    path(T + "access-reviews/<uuid:review>/finish/", access_reviews.access_review_finish,
+         name="access_review_finish"),
     # offboarding: what happens to a leaving member's orgs
     path(T + "members/<uuid:member>/remove/", offboarding.member_remove, name="member_remove"),
     path(T + "leave/", offboarding.team_leave, name="team_leave"),

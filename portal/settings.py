@@ -292,6 +292,13 @@ try:
     # Error reports to Sentry, off unless set (portal/lib/sentry.py: events redacted before sending).
     SENTRY_DSN = _env("SENTRY_DSN", "")
     SENTRY_ENVIRONMENT = _env("SENTRY_ENVIRONMENT", "production" if PRODUCTION else "development")
+    # Time-boxed access (issue 18, orgs/services/access_requests.py).
+    PORTAL_ACCESS_ON_REQUEST_PRODUCTION = _env_bool("PORTAL_ACCESS_ON_REQUEST_PRODUCTION", False)  # default for prod
+    PORTAL_ACCESS_REQUEST_MIN_MINUTES = _env_int("PORTAL_ACCESS_REQUEST_MIN_MINUTES", 15)  # shortest request
+    PORTAL_ACCESS_REQUEST_MAX_MINUTES = _env_int("PORTAL_ACCESS_REQUEST_MAX_MINUTES", 480)  # longest request (8 h)
+    PORTAL_ACCESS_DECISION_MINUTES = _env_int("PORTAL_ACCESS_DECISION_MINUTES", 1440)  # undecided → lapsed after
+    PORTAL_BREAK_GLASS_MINUTES = _env_int("PORTAL_BREAK_GLASS_MINUTES", 30)  # break-glass activation length
+    PORTAL_ACCESS_SWEEP_EVERY = _env_int("PORTAL_ACCESS_SWEEP_EVERY", 60)  # seconds: revoke tokens after expiry
 
     # Encryption keyring for secrets at rest (orgs/crypto.py). Required in production; `make run` generates a
     # development keyring into .run/encryption-keys.
@@ -537,6 +544,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orgs.tasks.sandbox_requests_resume_task",
         "schedule": 60.0,
         "options": {"expires": 60.0},
+    },
+    "access-requests-sweep": {
+        "task": "orgs.tasks.access_requests_sweep_task",
+        "schedule": float(PORTAL_ACCESS_SWEEP_EVERY),
+        "options": {"expires": float(PORTAL_ACCESS_SWEEP_EVERY)},
     },
     "purge-expired-invitations": {
         "task": "portal.accounts.tasks.invitations_purge_expired_task",

@@ -193,13 +193,16 @@ def test_the_decision_check_catches(snippet):
 def test_the_triggers_watch_exactly_the_access_inputs():
     from orgs.access import ACCESS_INPUTS
 
-    migration = importlib.import_module("orgs.migrations.0004_access_version_triggers")
     watched = {}
-    for table, _team, update_when in migration.TEAM_TABLES:
-        columns = None
-        if update_when:
-            columns = tuple(sorted(set(re.findall(r"OLD\.(\w+) IS DISTINCT FROM NEW\.\1", update_when))))
-        watched[table] = columns
+    for name in ("0004_access_version_triggers", "0012_hi_access_request_triggers"):
+        migration = importlib.import_module(f"orgs.migrations.{name}")
+        for table, _team, update_when in migration.TEAM_TABLES:
+            columns = None
+            if update_when:
+                columns = tuple(sorted(set(re.findall(r"OLD\.(\w+) IS DISTINCT FROM NEW\.\1", update_when))))
+            if columns and watched.get(table):
+                columns = tuple(sorted(set(columns) | set(watched[table])))
+            watched[table] = columns
     declared = {table: (tuple(sorted(columns)) if columns else None) for table, columns in ACCESS_INPUTS.items()}
     assert watched == declared
 

@@ -128,6 +128,35 @@ def production_tab(need):
     return rule
 
 
+def access_policy(actor, case):
+    """An org's access-on-request policy: sight of the org, then team admins."""
+    if level(actor) == 0:
+        return 404
+    return OK if rank(actor) >= 2 else 403
+
+
+REQUESTER = "targeter"  # Acme's pending access request (on the production org) is the targeter's
+
+
+def see_request(actor, case):
+    """An access request: its requester, the approvers (team admins by default) and team admins; others 404."""
+    return OK if actor == REQUESTER or rank(actor) >= 2 else 404
+
+
+def decide_request(actor, case):
+    """Approve/deny: approvers other than the requester (403 for their own)."""
+    if actor == REQUESTER:
+        return 403
+    return see_request(actor, case)
+
+
+def end_request(actor, case):
+    """End early / cancel (the empty POST): the requester only; admins revoke with action=revoke instead (403)."""
+    if actor == REQUESTER:
+        return OK
+    return 403 if rank(actor) >= 2 else 404
+
+
 CONNECTIONS = [{"connection": "sandbox"}, {"connection": "production"}]
 MEMBERS = [{"member": "nogrant"}, {"member": "owner"}]
 
@@ -203,6 +232,17 @@ PAGES: dict[str, Page] = {
     "orgs:sandbox_delete": Page(GP, org_level(3), [{"sandbox": "main"}]),
     "orgs:sandbox_retry": Page(P, org_level(3), [{"sandbox": "main"}]),
     "orgs:sandbox_dismiss": Page(P, org_level(3), [{"sandbox": "main"}]),
+    # time-boxed access (issue 18)
+    "orgs:access_requests": Page(GP, member),
+    "orgs:access_policy": Page(P, access_policy, CONNECTIONS),
+    "orgs:access_reviews": Page(GP, admin),
+    "orgs:access_review": Page(G, admin, [{"review": "main"}]),
+    "orgs:access_review_item": Page(P, admin, [{"review": "main", "item": "main"}]),
+    "orgs:access_review_finish": Page(P, admin, [{"review": "main"}]),
+    "orgs:access_request": Page(G, see_request, [{"request_code": "main"}]),
+    "orgs:access_request_status": Page(G, see_request, [{"request_code": "main"}]),
+    "orgs:access_request_decide": Page(P, decide_request, [{"request_code": "main"}]),
+    "orgs:access_request_end": Page(P, end_request, [{"request_code": "main"}]),
     # CI trust policies (team admins)
     "orgs:policy_list": Page(G, admin),
     "orgs:policy_create": Page(GP, admin),
@@ -232,12 +272,16 @@ NOT_MATRIXED = {
                        "tests/api/test_scratch_api.py::test_scratch_api_permissions",
     "cli_completions": "the shell's name (bash, zsh, fish), public like the CLI download; "
                        "tests/api/test_cli_standalone.py",
+    "api:access_request": "orgs.access.access_request_for_api_token (the pages' funnel): "
+                          "tests/access_requests/test_time_boxed.py::test_api_requests_and_decisions",
+    "api:access_request_action": "as api:access_request",
 }
 
 # Which kind of object each path parameter names.
 PARAM_KIND = {"app": "app", "key": "key", "connection": "connection", "grant": "grant", "member": "member",
               "invitation": "invitation", "token": "token", "scratch_org": "scratch_org", "sandbox": "sandbox",
-              "policy": "policy"}
+              "policy": "policy", "request_code": "access_request",
+              "review": "review", "item": "review_item"}
 
 
 # -- URL enumeration -----------------------------------------------------------------------------------------------
@@ -360,6 +404,19 @@ def _team_objects(team, owner_membership, prefix, people, *, grants):
     from orgs.services.connections import aliases_ensure
 
     aliases_ensure(team=team)  # as the services do when access is granted
+    from orgs.models import AccessRequest
+
+    objects[("access_request", "main")] = AccessRequest.objects.create(
+        team=team, connection=hub, requester=people.get(REQUESTER, owner), level=Grant.Level.TARGET, minutes=60,
+        reason="scoping", decide_by=timezone.now() + timezone.timedelta(hours=1))
+    from orgs.models import AccessReview, AccessReviewItem
+
+    review = AccessReview.objects.create(team=team, name=f"{prefix}-review",
+                                         deadline=timezone.now() + timezone.timedelta(days=1))
+    objects[("review", "main")] = review
+    objects[("review_item", "main")] = AccessReviewItem.objects.create(
+        team=team, review=review, grant=objects[("grant", "sandbox")], org=conns["sandbox"].username,
+        subject="someone", level="target")
     for variant in ("nogrant", "owner"):
         objects[("member", variant)] = members.get(variant) or members["owner"]
     return Scope(team=team, objects=objects, members=members, personal=personal, service=service,

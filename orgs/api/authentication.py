@@ -7,7 +7,8 @@
    on it. The decision comes from the org funnel (`orgs.access.principal_access`) and is cached per process under
    `_DECISIONS[(token hash, ident)] = (access version, connection id, Access, alias)`. A cached decision is used
    only while the team's access version is the one it was computed at; database triggers raise that version on
-   every write that can change access (orgs/migrations/0004, `orgs.access.ACCESS_INPUTS`). The token's own
+   every write that can change access (orgs/migrations/0004, `orgs.access.ACCESS_INPUTS`); a time-boxed decision
+   (an approved access request) also only until its `expires_at`, compared with now. The token's own
    validity and the connection row are read live on every call, in step 2.
 
 The view then hands the token out through `orgs.services.handout` (audited). A warm hand-out costs two SQL
@@ -105,7 +106,9 @@ def resolve(token: ApiToken, ident: str, *, need=access.Level.TARGET) -> tuple:
     key = (token.token_hash, ident)
     cached = _DECISIONS.get(key)
     connection = None
-    if cached is not None and cached[0] == token.access_version:
+    # A time-boxed decision (an approved access request) is trusted only until its expiry: the comparison with now
+    # is made here on every call, so access ends on time with no write (and no version change) at all.
+    if cached is not None and cached[0] == token.access_version and cached[2].current:
         _, connection_id, found, alias = cached
         row = getattr(token, "cached_connection", None)
         if row is not None and row.pk == connection_id:
@@ -116,6 +119,8 @@ def resolve(token: ApiToken, ident: str, *, need=access.Level.TARGET) -> tuple:
             _DECISIONS.clear()
         _DECISIONS[key] = (token.access_version, connection.pk, found, alias)
     if not found.allows(need):
+        if access.only_eligible(found, need):
+            raise ApiAccessError(403, "access_on_request", access.eligible_denial(ident, found))
         raise ApiAccessError(403, "forbidden", f"You can see “{ident}” but not target it ({found}).")
     return connection, found, alias
 

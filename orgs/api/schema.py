@@ -210,6 +210,30 @@ TRUST_POLICY_INPUT = {
 }
 
 
+ACCESS_REQUEST = {
+    "type": "object",
+    "required": ["id", "org", "org_id", "requester", "level", "minutes", "reason", "ticket", "break_glass", "state",
+                 "approvals", "created_at", "decide_by", "expires_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"}, "org": {"type": "string"}, "org_id": {"type": "string"},
+        "requester": {"type": "string"}, "level": {"enum": ["view", "target", "manage"]},
+        "minutes": {"type": "integer"}, "reason": {"type": "string"}, "ticket": {"type": "string"},
+        "break_glass": {"type": "boolean"},
+        "state": {"enum": ["pending", "approved", "denied", "cancelled", "lapsed", "expired", "ended", "revoked"]},
+        "approvals": {"type": "array", "items": {"type": "string"}},
+        "created_at": {"type": "string", "format": "date-time"}, "decide_by": {"type": "string", "format": "date-time"},
+        "expires_at": {"type": ["string", "null"], "format": "date-time"}},
+}
+ACCESS_REQUEST_INPUT = {
+    "type": "object", "required": ["org", "reason"],
+    "properties": {"org": {"type": "string", "description": "alias, username or org id"},
+                   "level": {"enum": ["view", "target", "manage"], "default": "target"},
+                   "minutes": {"type": "integer", "description": "PORTAL_ACCESS_REQUEST_MIN_MINUTES to _MAX_MINUTES"},
+                   "reason": {"type": "string"}, "ticket": {"type": "string"},
+                   "break_glass": {"type": "boolean", "description": "activate without approval, if the org allows"}},
+}
+
+
 def schema(*, server_url: str = "/api/v1") -> dict:
     no_store = {"Cache-Control": {"schema": {"type": "string", "const": "no-store"}}}
     return {
@@ -395,6 +419,36 @@ def schema(*, server_url: str = "/api/v1") -> dict:
                 "delete": {"operationId": "deleteTrustPolicy", "summary": "Delete a policy",
                            "responses": {"200": {"description": "Deleted.", "headers": no_store},
                                          **_errors(401, 403, 404)}}},
+            "/access-requests": {
+                "get": {"operationId": "listAccessRequests", "summary": "Your time-boxed access requests, and those "
+                                                                         "waiting for your decision (personal token)",
+                        "responses": {"200": {"description": "{requests, to_decide}", "headers": no_store},
+                                      **_errors(401, 403)}},
+                "post": {"operationId": "requestAccess", "summary": "Request time-boxed access up to your eligible "
+                                                                    "level, or break glass where allowed",
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                             "$ref": "#/components/schemas/AccessRequestInput"}}}},
+                         "responses": {"201": {"description": "The request.", "headers": no_store,
+                                               "content": {"application/json": {"schema": {
+                                                   "$ref": "#/components/schemas/AccessRequest"}}}},
+                                       **_errors(400, 401, 403, 404)}}},
+            "/access-requests/{code}": {"get": {
+                "operationId": "getAccessRequest", "summary": "One request (its state now)",
+                "parameters": [{"name": "code", "in": "path", "required": True,
+                                "schema": {"type": "string", "format": "uuid"}}],
+                "responses": {"200": {"description": "The request.", "headers": no_store, "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/AccessRequest"}}}},
+                              **_errors(401, 403, 404)}}},
+            "/access-requests/{code}/{action}": {"post": {
+                "operationId": "decideAccessRequest",
+                "summary": "approve / deny (approvers, not the requester), end (the requester), revoke (team admins)",
+                "parameters": [{"name": "code", "in": "path", "required": True,
+                                "schema": {"type": "string", "format": "uuid"}},
+                               {"name": "action", "in": "path", "required": True,
+                                "schema": {"enum": ["approve", "deny", "end", "revoke"]}}],
+                "responses": {"200": {"description": "The request.", "headers": no_store, "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/AccessRequest"}}}},
+                              **_errors(401, 403, 404, 409)}}},
             "/schema": {"get": {"operationId": "getSchema", "summary": "This document", "security": [],
                                 "responses": {"200": {"description": "OpenAPI 3.1 JSON."}}}},
         },
@@ -404,6 +458,7 @@ def schema(*, server_url: str = "/api/v1") -> dict:
             "schemas": {"Org": ORG, "AccessToken": ACCESS_TOKEN, "Error": ERROR, "Sandbox": SANDBOX,
                         "SandboxRequest": SANDBOX_REQUEST, "TokenExchange": TOKEN_EXCHANGE,
                         "OAuthError": OAUTH_ERROR, "TrustPolicyInput": TRUST_POLICY_INPUT, "Me": ME,
-                        "ScratchOrg": SCRATCH_ORG, "ScratchOrgRequest": SCRATCH_REQUEST},
+                        "ScratchOrg": SCRATCH_ORG, "ScratchOrgRequest": SCRATCH_REQUEST,
+                        "AccessRequest": ACCESS_REQUEST, "AccessRequestInput": ACCESS_REQUEST_INPUT},
         },
     }

@@ -22,6 +22,9 @@ api_patterns = ([
     path("trust-policies", views.trust_policies, name="trust_policies"),
     path("trust-policies/<uuid:code>", views.trust_policy, name="trust_policy"),
     path("me", views.me, name="me"),
+    path("access-requests", views.access_requests, name="access_requests"),
+    path("access-requests/<uuid:code>", views.access_request, name="access_request"),
+    path("access-requests/<uuid:code>/<str:action>", views.access_request_action, name="access_request_action"),
     path("schema", views.schema_view, name="schema"),
     re_path(r"^(?P<rest>.*)$", views.not_found),  # JSON 404 for anything else under /api/v1/
 ], "api")

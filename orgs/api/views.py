@@ -8,6 +8,10 @@
     GET  /api/v1/orgs/<prod>/sandboxes/<name>           one sandbox and its request's progress
     DELETE /api/v1/orgs/<prod>/sandboxes/<name>?confirm=<name>
     POST /api/v1/orgs/<prod>/sandboxes/<name>/refresh
+    GET  /api/v1/access-requests                        mine, and those waiting for my decision
+    POST /api/v1/access-requests                        {org, level, minutes, reason, ticket, break_glass}
+    GET  /api/v1/access-requests/<id>                   one request (its state live)
+    POST /api/v1/access-requests/<id>/approve|deny|end|revoke
     GET  /api/v1/schema                                 the OpenAPI document (orgs/api/schema.py)
 
 Errors are `{"error": code, "message": text}`: 401 missing/bad token, 403 visible but not targetable, 404 unknown or
@@ -30,16 +34,22 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 
 from orgs import access
 from orgs.api import schema
 from orgs.api.authentication import ApiAccessError, authenticate, bearer, resolve
-from orgs.models import OrgConnection, Sandbox, ScratchOrg, TrustPolicy
+from orgs.models import AccessRequest, OrgConnection, Sandbox, ScratchOrg, TrustPolicy
+from orgs.services import access_requests as access_requests_service
 from orgs.services import oidc, sandboxes, scratch
-from orgs.services.handout import HandOutError, connection_token_hand_out, frontdoor_single_use_url
+from orgs.services.handout import (
+    HandOutError,
+    connection_token_hand_out,
+    frontdoor_single_use_url,
+    time_boxed_extra,
+)
 from portal.accounts.models import Membership
 from portal.accounts.services import ServiceError
 from portal.lib.http import client_ip
@@ -235,11 +245,11 @@ def org_detail(request, token, ident):
 @sensitive_variables()
 @api_view("POST")
 def org_access_token(request, token, ident):
-    connection, _, alias = resolve(token, ident, need=access.Level.TARGET)
+    connection, found, alias = resolve(token, ident, need=access.Level.TARGET)
     try:
         issued = connection_token_hand_out(team=token.team, connection=connection, user=token.user,
                                            api_token=token, alias=alias.alias if alias else "",
-                                           ip=client_ip(request), purpose="api")
+                                           ip=client_ip(request), purpose="api", extra=time_boxed_extra(found))
     except HandOutError as exc:
         return _handout_error(exc)
     return _json({
@@ -583,3 +593,91 @@ def schema_view(request):
 @api_view("GET", "POST", "PUT", "PATCH", "DELETE", authenticated=False)
 def not_found(request, rest=""):
     return api_error(404, "not_found", "No such API endpoint. See /api/v1/schema.")
+
+
+# -- time-boxed access (issue 18): requests, decisions, break-glass ------------------------------------------------
+
+def access_request_json(row) -> dict:
+    return {"id": str(row.code), "org": row.connection.username, "org_id": row.connection.org_id,
+            "requester": row.requester.email, "level": row.get_level_display(), "minutes": row.minutes,
+            "reason": row.reason, "ticket": row.ticket, "break_glass": row.break_glass, "state": row.state_now,
+            "approvals": [a["email"] for a in row.approvals],
+            "created_at": row.created_at.isoformat(), "decide_by": row.decide_by.isoformat(),
+            "expires_at": row.expires_at.isoformat() if row.expires_at else None}
+
+
+def _access_member(token) -> Membership:
+    try:
+        return access.membership_of_api_token(token, access.TeamAction.VIEW)
+    except PermissionDenied:
+        raise ApiAccessError(403, "forbidden", "Access requests need a personal API token.") from None
+
+
+def _level_of(value) -> int:
+    by_label = {label: level for level, label in access.Level.choices}
+    if isinstance(value, str) and value in by_label:
+        return by_label[value]
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ApiAccessError(400, "bad_request", "level: view, target or manage.") from None
+
+
+@api_view("GET", "POST")
+def access_requests(request, token):
+    membership = _access_member(token)
+    if request.method == "GET":
+        mine = AccessRequest.objects.filter(team_id=token.team_id, requester_id=token.user_id).select_related(
+            "connection", "requester")[:50]
+        return _json({"requests": [access_request_json(r) for r in mine],
+                      "to_decide": [access_request_json(r) for r in access.requests_to_decide(membership)]})
+    data = _body(request)
+    connection, _, _ = resolve(token, str(data.get("org") or ""), need=access.Level.VIEW)
+    try:
+        if data.get("break_glass") is True:
+            row = access_requests_service.access_break_glass(
+                membership=membership, connection=connection, reason=str(data.get("reason") or ""),
+                ticket=str(data.get("ticket") or ""), ip=client_ip(request))
+        else:
+            row = access_requests_service.access_request_create(
+                membership=membership, connection=connection, level=_level_of(data.get("level", "target")),
+                minutes=data.get("minutes"), reason=str(data.get("reason") or ""),
+                ticket=str(data.get("ticket") or ""), ip=client_ip(request))
+    except ServiceError as exc:
+        return api_error(400, "bad_request", str(exc))
+    return _json(access_request_json(row), status=201)
+
+
+def _access_request(token, code, action):
+    try:
+        return access.access_request_for_api_token(token, code, action)
+    except Http404:
+        raise ApiAccessError(404, "not_found", "No such access request that you can see.") from None
+    except PermissionDenied:
+        raise ApiAccessError(403, "forbidden", f"You cannot {action} this request (now).") from None
+
+
+@api_view("GET")
+def access_request(request, token, code):
+    _access_member(token)
+    _, row, _ = _access_request(token, code, "view")
+    return _json(access_request_json(row))
+
+
+@api_view("POST")
+def access_request_action(request, token, code, action):
+    _access_member(token)
+    check = {"approve": "decide", "deny": "decide", "end": "end", "revoke": "revoke"}.get(action)
+    if check is None:
+        return api_error(404, "not_found", "Use approve, deny, end or revoke.")
+    membership, row, _ = _access_request(token, code, check)
+    try:
+        if check == "decide":
+            row = access_requests_service.access_request_decide(membership=membership, request=row,
+                                                                approve=action == "approve", ip=client_ip(request))
+        else:
+            row = access_requests_service.access_request_end(membership=membership, request=row,
+                                                             revoke=action == "revoke", ip=client_ip(request))
+    except ServiceError as exc:
+        return api_error(409, "conflict", str(exc))
+    return _json(access_request_json(row))

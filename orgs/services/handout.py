@@ -131,6 +131,13 @@ def _hand_out(*, team, connection: OrgConnection, user: User | None, api_token: 
                    api_version=issued.api_version or connection.api_version, issued_at=issued.issued_at)
 
 
+def time_boxed_extra(found) -> dict | None:
+    """What a hand-out's audit entry adds under time-boxed access: the request it was handed out under."""
+    if found is None or not found.request:
+        return None
+    return {"access_request": found.request, "access_expires_at": found.expires_at.isoformat()}
+
+
 def frontdoor_single_use_url(*, handed_out: HandOut) -> str:
     """Exchange a handed-out access token for a single-use frontdoor URL ("Open in Salesforce"). Raises HandOutError
     (502 `frontdoor_unavailable`) when Salesforce can't or won't issue one."""

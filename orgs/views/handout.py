@@ -26,11 +26,15 @@ from portal.lib.http import client_ip
 
 @sensitive_variables()
 def _hand_out(request, team, connection, purpose):
-    membership, connection, _ = access.connection_for_user(request.user, team, connection, access.Level.TARGET)
+    membership, connection, found = access.connection_for_user(request.user, team, connection, access.Level.VIEW)
+    if not found.can_target:
+        if access.only_eligible(found, access.Level.TARGET):  # say so, and how to request it
+            raise handout.HandOutError(403, "access_on_request", access.eligible_denial(connection.username, found))
+        raise access.PermissionDenied
     alias = OrgAlias.objects.filter(user=request.user, connection=connection).first()
     issued = handout.connection_token_hand_out(team=membership.team, connection=connection, user=request.user,
                                                 alias=alias.alias if alias else "", ip=client_ip(request),
-                                                purpose=purpose)
+                                                purpose=purpose, extra=handout.time_boxed_extra(found))
     return membership, connection, alias, issued
 
 

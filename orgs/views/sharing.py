@@ -37,7 +37,8 @@ def org_access(request, team, connection):
     membership, connection, mine = access.connection_for_user(request.user, team, connection, access.Level.VIEW)
     can_share = access.can_share(membership, connection, mine)
     context = {"membership": membership, "team": membership.team, "connection": connection, "mine": mine,
-               "can_share": can_share, "levels": LEVEL_CHOICES}
+               "can_share": can_share, "levels": LEVEL_CHOICES,
+               "can_policy": access.can_manage_access_policy(membership), "rules": access.access_rules(connection)}
     if can_share:
         pairs = effective_access(team=membership.team, connection_ids=[connection.pk])
         emails = dict(Membership.objects.filter(team=membership.team).values_list("user_id", "user__email"))
@@ -174,10 +175,15 @@ def _cell_renderer():
     cache = {None: "<td></td>"}
 
     def render(found):
-        html = cache.get(found)
+        key = (found, found.eligible, found.expires_at) if found is not None else None
+        html = cache.get(key)
         if html is None:
-            html = cache[found] = (f'<td class="lvl-{found.level}">{escape(found.level_label)} '
-                                   f'<span class="text-body-secondary">({escape(found.reason)})</span></td>')
+            eligible = (f' <span class="badge text-bg-warning eligible">eligible: {escape(found.eligible_label)}'
+                        '</span>' if found.only_eligible_for else "")
+            boxed = ' <span class="badge text-bg-info time-boxed">time-boxed</span>' if found.time_boxed else ""
+            html = cache[key] = (f'<td class="lvl-{found.level}">{escape(found.level_label)} '
+                                 f'<span class="text-body-secondary">({escape(found.reason)})</span>'
+                                 f'{eligible}{boxed}</td>')
         return html
 
     return render
@@ -193,7 +199,9 @@ def _matrix_csv(team: Team, connections, members):
             found = pairs.get((member.user_id, connection.id))
             if found:
                 writer.writerow([connection.username, connection.org_id, connection.type_label,
-                                 connection.get_status_display(), member.user.email, found.level_label, found.reason])
+                                 connection.get_status_display(), member.user.email, found.level_label,
+                                 found.reason + (f"; eligible: {found.eligible_label}" if found.only_eligible_for
+                                                 else "")])
     return response
 
 

@@ -335,6 +335,19 @@ class AuditEvent(models.Model):
         OIDC_ISSUER_REGISTERED = "oidc_issuer.registered", "CI OIDC issuer registered"
         OIDC_EXCHANGED = "oidc.exchanged", "CI token exchanged"
         OIDC_REJECTED = "oidc.rejected", "CI token exchange refused"
+        ACCESS_POLICY_CHANGED = "access.policy_changed", "Access-on-request policy changed"
+        ACCESS_REQUESTED = "access.requested", "Time-boxed access requested"
+        ACCESS_APPROVAL_GIVEN = "access.approval_given", "Access request approved (more approvals needed)"
+        ACCESS_APPROVED = "access.approved", "Access request approved: access active"
+        ACCESS_DENIED = "access.denied", "Access request denied"
+        ACCESS_BREAK_GLASS = "access.break_glass", "Break-glass access activated (review it)"
+        ACCESS_ENDED = "access.ended", "Time-boxed access ended early"
+        ACCESS_REVOKED = "access.revoked", "Time-boxed access revoked"
+        ACCESS_EXPIRED = "access.expired", "Time-boxed access expired"
+        ACCESS_LAPSED = "access.lapsed", "Access request not decided in time"
+        ACCESS_REVIEW_STARTED = "access_review.started", "Access review started"
+        ACCESS_REVIEW_DECIDED = "access_review.decided", "Access review: grant confirmed or removed"
+        ACCESS_REVIEW_FINISHED = "access_review.finished", "Access review finished"
 
     # Indexes: every team query uses (team, -created_at) and the admin's list created_at; a single-column team index
     # would be redundant and actor is never filtered on (the page searches actor_label). Each index is paid on every

@@ -195,7 +195,8 @@ def test_schema_is_served_and_describes_every_route(client):
                                  "/orgs/{ident}/sandboxes/{name}/refresh", "/oauth/token", "/trust-policies",
                                  "/me", "/orgs/{ident}/open", "/orgs/{ident}/scratch-orgs",
                                  "/orgs/{ident}/scratch-orgs/{code}",
-                                 "/trust-policies/{code}"}
+                                 "/trust-policies/{code}", "/access-requests", "/access-requests/{code}",
+                                 "/access-requests/{code}/{action}"}
     token_responses = doc["paths"]["/orgs/{ident}/access-token"]["post"]["responses"]
     assert set(token_responses) == {"200", "401", "403", "404", "409", "429", "503"}
     jsonschema.Draft202012Validator.check_schema(doc["components"]["schemas"]["Org"])

@@ -42,6 +42,7 @@ from orgportal import __version__
 TIMEOUT_SECONDS = 30
 
 EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_ACCESS, EXIT_REAUTH, EXIT_RATE, EXIT_UNAVAILABLE = 1, 2, 3, 4, 5, 6, 7
+EXIT_DENIED = 8  # an access request denied, lapsed or not decided within --wait-minutes
 EXIT_WAIT_EXHAUSTED = 68  # as `sf org create|refresh sandbox` when the wait runs out
 EXIT_INTERRUPTED = 130
 
@@ -55,6 +56,7 @@ EXIT_CODES = {
     EXIT_REAUTH: ("NeedsReauthorization", "the org's connection needs re-authorization in the portal (409)"),
     EXIT_RATE: ("RateLimited", "rate limited (429), still after the retries"),
     EXIT_UNAVAILABLE: ("Unavailable", "portal or Salesforce unreachable (503 after the retries, network errors)"),
+    EXIT_DENIED: ("AccessRequestNotGranted", "an access request was denied, lapsed, or not decided within the wait"),
     EXIT_WAIT_EXHAUSTED: ("WaitExhausted", "the wait for a sandbox ran out (it goes on in the portal)"),
     EXIT_INTERRUPTED: ("Interrupted", "interrupted (Ctrl-C)"),
 }
@@ -224,6 +226,8 @@ def _api_error(exc: urllib.error.HTTPError) -> CliError:
         body = {}
     message = (body.get("message") or body.get("detail")) if isinstance(body, dict) else None
     code, advice = _ADVICE.get(exc.code, (EXIT_ERROR, f"The portal answered HTTP {exc.code}."))
+    if isinstance(body, dict) and body.get("error") == "access_on_request":
+        advice = "This org needs a time-boxed access request: `orgportal access request ORG --reason … --wait`."
     if exc.code == 429:
         advice += f" Retry in {exc.headers.get('Retry-After', '60')} s."
     text = f"{message}\n{advice}" if message and exc.code != 401 else advice
@@ -561,6 +565,43 @@ def cmd_sandbox(args) -> int:
                 _progress_line(sandbox) + (f"\n{sandbox['message']}" if sandbox.get("message") else ""))
 
 
+# -- time-boxed access ---------------------------------------------------------------------------------------------
+
+def _request_line(row: dict) -> str:
+    until = f" until {row['expires_at']}" if row.get("expires_at") else ""
+    glass = " BREAK-GLASS" if row.get("break_glass") else ""
+    return (f"{row['id']}  {row['state']:<9} {row['level']:<7} {row['org']}  {row['requester']}{until}{glass}  "
+            f"({row['reason']})")
+
+
+def cmd_access(args) -> int:
+    url, token = load_config()
+    as_json = getattr(args, "json", False)
+    if args.action == "request":
+        body = {"org": args.org, "level": args.level, "minutes": args.minutes, "reason": args.reason,
+                "ticket": args.ticket or "", "break_glass": args.break_glass}
+        row = api(url, token, "POST", "access-requests", body)
+        if args.wait and row["state"] == "pending":
+            deadline = time.monotonic() + args.wait_minutes * 60
+            if not as_json:
+                print(f"Waiting for a decision on {row['id']} …", file=sys.stderr)
+            while row["state"] == "pending" and time.monotonic() < deadline:
+                time.sleep(args.poll_seconds)
+                row = api(url, token, "GET", f"access-requests/{row['id']}")
+        if args.wait and row["state"] in ("denied", "lapsed", "pending"):
+            raise CliError(f"Access request {row['id']} is {row['state']}: " + _request_line(row), EXIT_DENIED)
+    elif args.action == "status":
+        if not args.id:
+            rows = api(url, token, "GET", "access-requests")
+            text = "\n".join([_request_line(r) for r in rows["requests"]]
+                             + ["TO DECIDE  " + _request_line(r) for r in rows["to_decide"]])
+            return emit(args, rows, text)
+        row = api(url, token, "GET", f"access-requests/{urllib.parse.quote(args.id, safe='')}")
+    else:
+        row = api(url, token, "POST", f"access-requests/{urllib.parse.quote(args.id, safe='')}/{args.action}")
+    return emit(args, row, _request_line(row))
+
+
 # -- the parser ------------------------------------------------------------------------------------------------------
 
 class _Parser(argparse.ArgumentParser):
@@ -632,6 +673,25 @@ def parser() -> argparse.ArgumentParser:
         if action == "delete":
             sub.add_argument("--no-prompt", action="store_true", help="do not ask to type the name")
         sub.set_defaults(func=cmd_sandbox)
+    access = commands.add_parser("access", help="time-boxed access: request, approve, deny, end, revoke, status",
+                                 parents=[common])
+    verbs = access.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    request = verbs.add_parser("request", help="request time-boxed access (or break glass)", parents=[common])
+    request.add_argument("org", help="alias, username or org id")
+    request.add_argument("--level", default="target", choices=["view", "target", "manage"])
+    request.add_argument("--minutes", type=int, default=60)
+    request.add_argument("--reason", required=True)
+    request.add_argument("--ticket")
+    request.add_argument("--break-glass", action="store_true", help="activate without approval (if allowed)")
+    request.add_argument("--wait", action="store_true", help="wait for the decision")
+    request.add_argument("--wait-minutes", type=float, default=30)
+    request.add_argument("--poll-seconds", type=float, default=5)
+    request.set_defaults(func=cmd_access)
+    for verb in ("approve", "deny", "end", "revoke", "status"):
+        sub = verbs.add_parser(verb, help=f"{verb} an access request" if verb != "status" else "show requests",
+                               parents=[common])
+        sub.add_argument("id", nargs="?" if verb == "status" else None)
+        sub.set_defaults(func=cmd_access)
     return top
 
 

@@ -1,0 +1,1 @@
+from tests.sharing.conftest import shared  # noqa: F401 - the sandbox shared every way, reused here

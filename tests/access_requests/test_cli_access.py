@@ -11,7 +11,7 @@ from orgs.models import AccessRequest
 from orgs.services import access_requests as service
 from portal.accounts.models import Membership
 from portal.accounts.tokens import api_token_create
-from tests.api.test_cli import ORGPORTAL, run
+from tests.api.test_cli import CLI_SRC, ORGPORTAL, run
 from tests.sharing.conftest import shared  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -29,8 +29,8 @@ def test_cli_request_waits_for_approval(live_server, world, shared, tmp_path):  
     assert refused.returncode == 4 and "orgportal access request" in refused.stderr
 
     env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", ""), "ORGPORTAL_URL": live_server.url,
-           "ORGPORTAL_TOKEN": raw, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
-    waiting = subprocess.Popen([ORGPORTAL, "access", "request", connection.username, "--minutes", "30", "--reason",
+           "ORGPORTAL_TOKEN": raw, "PYTHONPATH": str(CLI_SRC), "ORGPORTAL_RETRIES": "0"}
+    waiting = subprocess.Popen([*ORGPORTAL, "access", "request", connection.username, "--minutes", "30", "--reason",
                                 "deploy CHG-9", "--wait", "--poll-seconds", "0.3", "--json"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -13,6 +13,7 @@ from django.db import OperationalError
 
 from orgs.models import OrgConnection
 from orgs.salesforce.errors import TransientSalesforceError
+from orgs.services.alerts import AlertRetry, alert_deliver
 from orgs.services.inventory import dev_hub_sync, scratch_expiry_notify
 from orgs.services.refresh import (
     KeyUnavailableError,
@@ -164,3 +165,10 @@ def sandbox_poll_task(self, sandbox_id: int) -> None:
 def sandbox_requests_resume_task() -> int:
     """Beat: re-enqueue unfinished sandbox requests whose poll is overdue (after a restart of web or worker)."""
     return sandbox_requests_resume()
+
+
+@shared_task(bind=True, autoretry_for=(AlertRetry,), retry_backoff=settings.PORTAL_ALERT_RETRY_BACKOFF,
+             retry_backoff_max=900, retry_jitter=True, max_retries=settings.PORTAL_ALERT_MAX_RETRIES, acks_late=True)
+def alert_deliver_task(self, delivery_id: int) -> bool:
+    """POST one alert (orgs.services.alerts); transient failures retried with backoff, the last attempt logs."""
+    return alert_deliver(delivery_id=delivery_id, final=self.request.retries >= self.max_retries)

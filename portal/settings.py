@@ -279,6 +279,16 @@ try:
     PORTAL_OIDC_EXCHANGES_PER_SUBJECT_PER_MINUTE = _env_int("PORTAL_OIDC_EXCHANGES_PER_SUBJECT_PER_MINUTE", 30)
     PORTAL_OIDC_EXCHANGES_PER_POLICY_PER_MINUTE = _env_int("PORTAL_OIDC_EXCHANGES_PER_POLICY_PER_MINUTE", 120)
     PORTAL_PURGE_INVITATIONS_EVERY = _env_int("PORTAL_PURGE_INVITATIONS_EVERY", 3600)  # seconds
+    # The mail pipeline (portal/accounts/mail.py): attempts after the first on an SMTP error, first backoff seconds.
+    PORTAL_MAIL_MAX_RETRIES = _env_int("PORTAL_MAIL_MAX_RETRIES", 6)
+    PORTAL_MAIL_RETRY_BACKOFF = _env_int("PORTAL_MAIL_RETRY_BACKOFF", 30)  # seconds, doubled each retry (jitter)
+    # Alert channels (orgs/services/alerts.py): webhook hosts allowed besides public https ones (same format as
+    # PORTAL_SALESFORCE_ALLOWED_HOSTS; for tests and internal relays), POST timeout, retries, first backoff.
+    PORTAL_ALERT_ALLOWED_HOSTS = _env("PORTAL_ALERT_ALLOWED_HOSTS", "")
+    PORTAL_ALERT_TIMEOUT = _env_int("PORTAL_ALERT_TIMEOUT", 10)  # seconds per POST (connect and read)
+    PORTAL_ALERT_MAX_RETRIES = _env_int("PORTAL_ALERT_MAX_RETRIES", 5)
+    PORTAL_ALERT_RETRY_BACKOFF = _env_int("PORTAL_ALERT_RETRY_BACKOFF", 30)  # seconds, doubled each retry (jitter)
+    PORTAL_ALERT_CHANNELS_PER_TEAM = _env_int("PORTAL_ALERT_CHANNELS_PER_TEAM", 10)
 
     # Encryption keyring for secrets at rest (orgs/crypto.py). Required in production; `make run` generates a
     # development keyring into .run/encryption-keys.

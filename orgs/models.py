@@ -95,6 +95,7 @@ class SigningKey(SecretsModel):
     subject = models.CharField(max_length=500)
     not_before = models.DateTimeField()
     not_after = models.DateTimeField()
+    expiry_notified_at = models.DateTimeField(null=True, blank=True)  # the certificate-expiry notice went out
     fingerprint_sha256 = models.CharField(max_length=95)  # colon-separated hex
     key_size = models.PositiveIntegerField()
     generated = models.BooleanField(default=False)

@@ -15,6 +15,7 @@ from orgs.models import OrgConnection
 from orgs.salesforce.errors import TransientSalesforceError
 from orgs.services.alerts import AlertRetry, alert_deliver
 from orgs.services.inventory import dev_hub_sync, scratch_expiry_notify
+from orgs.services.notifications import signing_keys_expiry_notify
 from orgs.services.refresh import (
     KeyUnavailableError,
     ReauthorizationRequiredError,
@@ -172,3 +173,9 @@ def sandbox_requests_resume_task() -> int:
 def alert_deliver_task(self, delivery_id: int) -> bool:
     """POST one alert (orgs.services.alerts); transient failures retried with backoff, the last attempt logs."""
     return alert_deliver(delivery_id=delivery_id, final=self.request.retries >= self.max_retries)
+
+
+@shared_task(acks_late=True, expires=3600)
+def signing_keys_expiry_notify_task() -> int:
+    """Beat: tell team admins (and alert channels) about certificates expiring within PORTAL_CERT_EXPIRY_NOTICE_DAYS."""
+    return signing_keys_expiry_notify()

@@ -230,6 +230,8 @@ try:
     PORTAL_REFRESH_AT_LEAST_EVERY = _env_int("PORTAL_REFRESH_AT_LEAST_EVERY", 86400)  # keep idle tokens alive
     PORTAL_INVENTORY_EVERY = _env_int("PORTAL_INVENTORY_EVERY", 900)  # seconds between Dev Hub inventory syncs
     PORTAL_SCRATCH_EXPIRY_NOTICE_DAYS = _env_int("PORTAL_SCRATCH_EXPIRY_NOTICE_DAYS", 3)
+    # Days before a signing key's certificate expires to tell the team's admins (email + alert channels), once.
+    PORTAL_CERT_EXPIRY_NOTICE_DAYS = _env_int("PORTAL_CERT_EXPIRY_NOTICE_DAYS", 30)
     PORTAL_SCRATCH_CREATE_TIMEOUT = _env_int("PORTAL_SCRATCH_CREATE_TIMEOUT", 900)  # seconds to wait for Active
     # Access-token hand-outs per principal per minute, shared by every channel (REST API, "Get access token",
     # "Open in Salesforce"): a member's personal tokens and their web session share one budget; each service token
@@ -516,6 +518,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "scratch-expiry-notices": {
         "task": "orgs.tasks.scratch_expiry_notify_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
+    "certificate-expiry-notices": {
+        "task": "orgs.tasks.signing_keys_expiry_notify_task",
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
     },

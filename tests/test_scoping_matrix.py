@@ -212,6 +212,9 @@ PAGES: dict[str, Page] = {
     "orgs:policy_edit": Page(GP, admin, [{"policy": "main"}]),
     "orgs:policy_toggle": Page(P, admin, [{"policy": "main"}]),
     "orgs:policy_delete": Page(P, admin, [{"policy": "main"}]),
+    # alert channels (team admins)
+    "orgs:alert_channels": Page(GP, admin),
+    "orgs:alert_channel_delete": Page(P, admin, [{"channel": "alert"}]),
 }
 
 # Checked by test_api_scoping below (bearer tokens, not sessions).
@@ -231,7 +234,7 @@ NOT_MATRIXED = {
 # Which kind of object each path parameter names.
 PARAM_KIND = {"app": "app", "key": "key", "connection": "connection", "grant": "grant", "member": "member",
               "invitation": "invitation", "token": "token", "scratch_org": "scratch_org", "sandbox": "sandbox",
-              "policy": "policy"}
+              "policy": "policy", "channel": "channel"}
 
 
 # -- URL enumeration -----------------------------------------------------------------------------------------------
@@ -351,6 +354,11 @@ def _team_objects(team, owner_membership, prefix, people, *, grants):
                                         required_claims={"repository_owner_id": "1", "repository_id": "2"})
     policy.connections.set([conns["sandbox"]])
     objects[("policy", "main")] = policy
+    from orgs.models import AlertChannel
+
+    objects[("channel", "alert")] = AlertChannel.objects.create(team=team, kind="slack", name=f"{prefix}-alerts",
+                                                                url_display="https://hooks.example/…",
+                                                                events=["degraded"])
     for variant in ("nogrant", "owner"):
         objects[("member", variant)] = members.get(variant) or members["owner"]
     return Scope(team=team, objects=objects, members=members, personal=personal, service=service,

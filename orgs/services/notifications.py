@@ -9,6 +9,7 @@ a sweep into a failure. Each notice also goes to the team's alert channels that 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.urls import reverse
@@ -84,10 +85,6 @@ def notify_key_unavailable(*, team_id: int) -> int:
 
 
 def notify_scratch_expiry(*, scratch, email: str, days: int) -> bool:
-    alert_fire(team_id=scratch.team_id, event=Notice.SCRATCH_EXPIRY,
-               text=f"Scratch org {scratch.signup_username} ({scratch.team.name}) expires on "
-                    f"{scratch.expiration_date:%Y-%m-%d}",
-               data={"org": scratch.signup_username, "expires": f"{scratch.expiration_date:%Y-%m-%d}"})
     plural = "s" if days != 1 else ""
     mail_send(template="ops_scratch_expiry", kind=Notice.SCRATCH_EXPIRY, recipients=[email], team=scratch.team,
               subject=f"[Org Portal] Scratch org {scratch.signup_username} expires in {days} day{plural}",
@@ -112,3 +109,36 @@ def notify_sandbox_finished(*, sandbox_id: int) -> bool:
                           context={"sandbox": sandbox, "team": sandbox.team, "verb": verb,
                                    "page_url": _url("orgs:sandboxes", team=sandbox.team.code,
                                                     connection=sandbox.production.code)}))
+
+
+def signing_keys_expiry_notify() -> int:
+    """Once per signing key whose certificate expires within PORTAL_CERT_EXPIRY_NOTICE_DAYS: an email to the team's
+    key managers and the `certificate_expiry` alert. Returns how many keys were noticed."""
+    from django.utils import timezone
+
+    from orgs.models import SigningKey
+    from portal.accounts.access import TeamAction, role_allows
+    from portal.accounts.models import Membership
+
+    now = timezone.now()
+    horizon = now + timedelta(days=settings.PORTAL_CERT_EXPIRY_NOTICE_DAYS)
+    noticed = 0
+    for key in SigningKey.objects.select_related("team").filter(expiry_notified_at__isnull=True,
+                                                                not_after__lte=horizon):
+        if not SigningKey.objects.filter(pk=key.pk, expiry_notified_at__isnull=True).update(expiry_notified_at=now):
+            continue  # another run claimed it
+        days = max(0, (key.not_after - now).days)
+        alert_fire(team_id=key.team_id, event=Notice.CERTIFICATE_EXPIRY,
+                   text=f"The certificate of the signing key “{key.name}” ({key.team.name}) expires on "
+                        f"{key.not_after:%Y-%m-%d}",
+                   data={"key": key.name, "expires": f"{key.not_after:%Y-%m-%d}"})
+        recipients = sorted(email for role, email in Membership.objects.filter(
+            team_id=key.team_id, user__is_active=True).values_list("role", "user__email")
+            if role_allows(role, TeamAction.MANAGE_KEYS))
+        mail_send(template="ops_certificate_expiry", kind=Notice.CERTIFICATE_EXPIRY, recipients=recipients,
+                  team=key.team, subject=f"[Org Portal] Signing certificate “{key.name}” expires on "
+                                         f"{key.not_after:%Y-%m-%d}",
+                  context={"key": key, "team": key.team, "days": days,
+                           "url": _url("orgs:key_detail", team=key.team.code, key=key.code)})
+        noticed += 1
+    return noticed

@@ -111,3 +111,47 @@ def test_the_secret_and_url_are_not_stored_or_logged_in_plaintext(admin, receive
     assert "/hook/abc" not in caplog.text
     delivery = AlertDelivery.objects.get()
     assert delivery.status == "failed" and delivery.attempts == 1 and delivery.last_error == "HTTP 404"
+
+
+def test_the_page_adds_a_channel_shows_the_secret_once_and_audits(admin, receiver, world):
+    from django.test import Client
+    from django.urls import reverse
+
+    from portal.accounts.models import AuditEvent
+
+    client = Client()
+    client.force_login(world.admin)
+    url = reverse("orgs:alert_channels", args=[world.team.code])
+    response = client.post(url, {"name": "ops", "kind": "webhook", "url": receiver["url"],
+                                 "events": [Notice.DEGRADED, Notice.CERTIFICATE_EXPIRY]})
+    assert response.status_code == 200
+    channel = AlertChannel.objects.get(name="ops")
+    assert channel.reveal("secret") in response.content.decode()
+    page = client.get(url).content.decode()
+    assert channel.reveal("secret") not in page and "/hook/abc" not in page and "ops" in page
+    assert AuditEvent.objects.filter(kind="alert_channel.created", subject="ops").exists()
+    bad = client.post(url, {"name": "lan", "kind": "slack", "url": "https://192.168.1.10/x", "events": ["degraded"]})
+    assert bad.status_code == 400 and "non-public address" in bad.content.decode()
+    client.force_login(world.member)
+    assert client.get(url).status_code == 403
+
+
+def test_certificate_expiry_fires_once_per_key(admin, receiver, world, settings, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.core import mail
+    from django.utils import timezone
+
+    from orgs.models import SigningKey
+    from orgs.services.notifications import signing_keys_expiry_notify
+
+    alert_channel_create(actor=admin, kind="slack", name="certs", url=receiver["url"],
+                         events=[Notice.CERTIFICATE_EXPIRY])
+    SigningKey.objects.create(team=world.team, name="ci-key", certificate_pem="x", subject="CN=ci", key_size=2048,
+                              not_before=timezone.now(), not_after=timezone.now() + timedelta(days=10),
+                              fingerprint_sha256="00")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert signing_keys_expiry_notify() == 1
+        assert signing_keys_expiry_notify() == 0
+    assert len(receiver["requests"]) == 1 and b"ci-key" in receiver["requests"][0][1]
+    assert sorted(m.to[0] for m in mail.outbox) == ["alice@example.com", "bob@example.com"]

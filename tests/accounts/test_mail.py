@@ -145,3 +145,35 @@ def test_an_admin_resends_an_invitation_with_a_fresh_expiry(world, client, djang
     client.force_login(world.member)  # a plain member may not
     assert client.post(reverse("accounts:invitation_resend", args=[world.team.code, invitation.code])).status_code \
         == 403
+
+
+def test_celery_retries_the_task_until_sent_or_gives_up_on_the_last_attempt(world, settings, retries_in_place):
+    """Through Celery itself (eager apply without propagation runs the retries in place, without the backoff)."""
+    context = {"leaver": world.member, "team": world.team}
+    settings.EMAIL_BACKEND = "tests.accounts.test_mail.FlakyBackend"
+    FlakyBackend.failures_left, FlakyBackend.calls = 2, 0
+    mail_send(template="member_offboarded", kind=Notice.OFFBOARDING, team=world.team, recipients=["a@example.com"],
+              subject="s", context=context)  # not committed: nothing published; the test drives the task
+    row = OutboundMail.objects.get()
+    assert mail_deliver_task.apply(args=[row.pk], throw=False).result is True
+    assert FlakyBackend.calls == 3 and len(mail.outbox) == 1
+
+    settings.EMAIL_BACKEND = "tests.accounts.test_mail.BrokenBackend"
+    BrokenBackend.calls = 0
+    mail_send(template="member_offboarded", kind=Notice.OFFBOARDING, team=world.team, recipients=["b@example.com"],
+              subject="s", context=context)
+    row = OutboundMail.objects.get()
+    assert mail_deliver_task.apply(args=[row.pk], throw=False).result is False
+    row.refresh_from_db()
+    assert BrokenBackend.calls == mail_deliver_task.max_retries + 1 == row.attempts and row.status == "failed"
+
+
+@pytest.fixture
+def retries_in_place():
+    """Eager tasks without propagation: Celery runs each retry at once (no backoff wait), as a worker would later."""
+    from celery import current_app
+
+    old = current_app.conf.task_eager_propagates
+    current_app.conf.task_eager_propagates = False
+    yield
+    current_app.conf.task_eager_propagates = old

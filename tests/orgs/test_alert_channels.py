@@ -155,3 +155,26 @@ def test_certificate_expiry_fires_once_per_key(admin, receiver, world, settings,
         assert signing_keys_expiry_notify() == 0
     assert len(receiver["requests"]) == 1 and b"ci-key" in receiver["requests"][0][1]
     assert sorted(m.to[0] for m in mail.outbox) == ["alice@example.com", "bob@example.com"]
+
+
+def test_celery_retries_a_failing_delivery_then_logs_it_failed(admin, receiver, retries_in_place):
+    alert_channel_create(actor=admin, kind="webhook", name="ops", url=receiver["url"], events=[Notice.DEGRADED])
+    receiver["statuses"] = [500] * 20
+    alert_fire(team_id=admin.team_id, event=Notice.DEGRADED, text="degraded")  # not committed: the test drives it
+    delivery = AlertDelivery.objects.get()
+    assert alert_deliver_task.apply(args=[delivery.pk], throw=False).result is False
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and delivery.attempts == alert_deliver_task.max_retries + 1
+    assert delivery.response_code == 500 and delivery.last_error == "HTTP 500"
+    assert len(receiver["requests"]) == delivery.attempts
+
+
+@pytest.fixture
+def retries_in_place():
+    """Eager tasks without propagation: Celery runs each retry at once (no backoff wait), as a worker would later."""
+    from celery import current_app
+
+    old = current_app.conf.task_eager_propagates
+    current_app.conf.task_eager_propagates = False
+    yield
+    current_app.conf.task_eager_propagates = old

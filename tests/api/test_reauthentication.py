@@ -303,4 +303,5 @@ def test_every_sensitive_view_is_decorated():
                 decorated.add(sub.name)
     assert decorated == {"token", "open", "token_list", "connect", "org_reconnect", "jwt_connect", "app_create",
                          "app_secret", "key_upload", "key_generate", "grant_add", "grant_update", "member_role",
-                         "member_remove", "scratch_create", "scratch_delete"}
+                         "member_remove", "scratch_create", "scratch_delete", "alert_channels",
+                         "alert_channel_delete"}

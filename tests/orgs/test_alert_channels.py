@@ -178,3 +178,13 @@ def retries_in_place():
     current_app.conf.task_eager_propagates = False
     yield
     current_app.conf.task_eager_propagates = old
+
+
+def test_delivery_rechecks_the_url_and_refuses_a_no_longer_allowed_address(admin, receiver, settings,
+                                                                           django_capture_on_commit_callbacks):
+    alert_channel_create(actor=admin, kind="slack", name="lan", url=receiver["url"], events=[Notice.DEGRADED])
+    settings.PORTAL_ALERT_ALLOWED_HOSTS = ""  # the operator removed the exception
+    with django_capture_on_commit_callbacks(execute=True):
+        alert_fire(team_id=admin.team_id, event=Notice.DEGRADED, text="degraded")
+    delivery = AlertDelivery.objects.get()
+    assert receiver["requests"] == [] and delivery.status == "failed" and "https" in delivery.last_error

@@ -95,6 +95,7 @@ class SigningKey(SecretsModel):
     subject = models.CharField(max_length=500)
     not_before = models.DateTimeField()
     not_after = models.DateTimeField()
+    expiry_notified_at = models.DateTimeField(null=True, blank=True)  # the certificate-expiry notice went out
     fingerprint_sha256 = models.CharField(max_length=95)  # colon-separated hex
     key_size = models.PositiveIntegerField()
     generated = models.BooleanField(default=False)
@@ -777,3 +778,60 @@ class AccessReviewItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} on {self.org}: {self.decision}"
+
+
+class AlertChannel(SecretsModel):
+    """Where a team's alerts go besides email: a Slack or Teams incoming webhook, or a generic signed webhook.
+
+    The URL is sealed (Slack and Teams URLs are bearer credentials); `url_display` keeps only scheme and host. A
+    webhook channel has a signing secret, sealed, shown once when the channel is created."""
+
+    class Kind(models.TextChoices):
+        SLACK = "slack", "Slack incoming webhook"
+        TEAMS = "teams", "Microsoft Teams incoming webhook"
+        WEBHOOK = "webhook", "Signed webhook (HMAC-SHA256)"
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="alert_channels")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    name = models.CharField(max_length=100)
+    url_display = models.CharField(max_length=300)
+    url = SealedField()
+    secret = SealedField()
+    events = models.JSONField(default=list)  # portal.accounts.models.Notice values
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="orgs_alertchannel_name_unique")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+
+class AlertDelivery(models.Model):
+    """One event to one channel: the delivery log. No URL, secret or signature is stored here."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    channel = models.ForeignKey(AlertChannel, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40)
+    payload = models.JSONField(default=dict)  # the event's text and facts (names, ids): never a secret
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    response_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["channel", "-created_at"], name="orgs_alertdelivery_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.channel_id} ({self.status})"

@@ -15,7 +15,9 @@ from orgs.models import OrgConnection
 from orgs.salesforce.errors import TransientSalesforceError
 from orgs.services.access_requests import access_requests_sweep
 from orgs.services.access_reviews import access_reviews_close_due
+from orgs.services.alerts import AlertRetry, alert_deliver
 from orgs.services.inventory import dev_hub_sync, scratch_expiry_notify
+from orgs.services.notifications import signing_keys_expiry_notify
 from orgs.services.refresh import (
     KeyUnavailableError,
     ReauthorizationRequiredError,
@@ -173,3 +175,16 @@ def access_requests_sweep_task() -> int:
     """Beat: write down ended time-boxed access and revoke the tokens handed out under it; lapse undecided requests;
     finish access reviews past their deadline."""
     return access_requests_sweep() + access_reviews_close_due()
+
+
+@shared_task(bind=True, autoretry_for=(AlertRetry,), retry_backoff=settings.PORTAL_ALERT_RETRY_BACKOFF,
+             retry_backoff_max=900, retry_jitter=True, max_retries=settings.PORTAL_ALERT_MAX_RETRIES, acks_late=True)
+def alert_deliver_task(self, delivery_id: int) -> bool:
+    """POST one alert (orgs.services.alerts); transient failures retried with backoff, the last attempt logs."""
+    return alert_deliver(delivery_id=delivery_id, final=self.request.retries >= self.max_retries)
+
+
+@shared_task(acks_late=True, expires=3600)
+def signing_keys_expiry_notify_task() -> int:
+    """Beat: tell team admins (and alert channels) about certificates expiring within PORTAL_CERT_EXPIRY_NOTICE_DAYS."""
+    return signing_keys_expiry_notify()

@@ -5,6 +5,7 @@ from django.urls import path
 from orgs.views import (
     access_requests,
     access_reviews,
+    alerts,
     ci,
     connections,
     handout,
@@ -73,6 +74,9 @@ urlpatterns = [
     # offboarding: what happens to a leaving member's orgs
     path(T + "members/<uuid:member>/remove/", offboarding.member_remove, name="member_remove"),
     path(T + "leave/", offboarding.team_leave, name="team_leave"),
+    # alert channels (Slack, Teams, signed webhooks)
+    path(T + "alerts/", alerts.alert_channels, name="alert_channels"),
+    path(T + "alerts/<uuid:channel>/delete/", alerts.alert_channel_delete, name="alert_channel_delete"),
     # CI trust policies (OIDC token exchange)
     path(T + "ci/", ci.policy_list, name="policy_list"),
     path(T + "ci/new/", ci.policy_create, name="policy_create"),

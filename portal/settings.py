@@ -230,6 +230,8 @@ try:
     PORTAL_REFRESH_AT_LEAST_EVERY = _env_int("PORTAL_REFRESH_AT_LEAST_EVERY", 86400)  # keep idle tokens alive
     PORTAL_INVENTORY_EVERY = _env_int("PORTAL_INVENTORY_EVERY", 900)  # seconds between Dev Hub inventory syncs
     PORTAL_SCRATCH_EXPIRY_NOTICE_DAYS = _env_int("PORTAL_SCRATCH_EXPIRY_NOTICE_DAYS", 3)
+    # Days before a signing key's certificate expires to tell the team's admins (email + alert channels), once.
+    PORTAL_CERT_EXPIRY_NOTICE_DAYS = _env_int("PORTAL_CERT_EXPIRY_NOTICE_DAYS", 30)
     PORTAL_SCRATCH_CREATE_TIMEOUT = _env_int("PORTAL_SCRATCH_CREATE_TIMEOUT", 900)  # seconds to wait for Active
     # Access-token hand-outs per principal per minute, shared by every channel (REST API, "Get access token",
     # "Open in Salesforce"): a member's personal tokens and their web session share one budget; each service token
@@ -299,6 +301,16 @@ try:
     PORTAL_ACCESS_DECISION_MINUTES = _env_int("PORTAL_ACCESS_DECISION_MINUTES", 1440)  # undecided → lapsed after
     PORTAL_BREAK_GLASS_MINUTES = _env_int("PORTAL_BREAK_GLASS_MINUTES", 30)  # break-glass activation length
     PORTAL_ACCESS_SWEEP_EVERY = _env_int("PORTAL_ACCESS_SWEEP_EVERY", 60)  # seconds: revoke tokens after expiry
+    # The mail pipeline (portal/accounts/mail.py): attempts after the first on an SMTP error, first backoff seconds.
+    PORTAL_MAIL_MAX_RETRIES = _env_int("PORTAL_MAIL_MAX_RETRIES", 6)
+    PORTAL_MAIL_RETRY_BACKOFF = _env_int("PORTAL_MAIL_RETRY_BACKOFF", 30)  # seconds, doubled each retry (jitter)
+    # Alert channels (orgs/services/alerts.py): webhook hosts allowed besides public https ones (same format as
+    # PORTAL_SALESFORCE_ALLOWED_HOSTS; for tests and internal relays), POST timeout, retries, first backoff.
+    PORTAL_ALERT_ALLOWED_HOSTS = _env("PORTAL_ALERT_ALLOWED_HOSTS", "")
+    PORTAL_ALERT_TIMEOUT = _env_int("PORTAL_ALERT_TIMEOUT", 10)  # seconds per POST (connect and read)
+    PORTAL_ALERT_MAX_RETRIES = _env_int("PORTAL_ALERT_MAX_RETRIES", 5)
+    PORTAL_ALERT_RETRY_BACKOFF = _env_int("PORTAL_ALERT_RETRY_BACKOFF", 30)  # seconds, doubled each retry (jitter)
+    PORTAL_ALERT_CHANNELS_PER_TEAM = _env_int("PORTAL_ALERT_CHANNELS_PER_TEAM", 10)
 
     # Encryption keyring for secrets at rest (orgs/crypto.py). Required in production; `make run` generates a
     # development keyring into .run/encryption-keys.
@@ -527,6 +539,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "scratch-expiry-notices": {
         "task": "orgs.tasks.scratch_expiry_notify_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
+    "certificate-expiry-notices": {
+        "task": "orgs.tasks.signing_keys_expiry_notify_task",
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
     },

@@ -179,7 +179,9 @@ PAGES: dict[str, Page] = {
     "accounts:member_invite": Page(P, admin),
     "accounts:member_role": Page(P, manage_member, MEMBERS),
     "accounts:invitation_revoke": Page(P, admin, [{"invitation": "pending"}]),
+    "accounts:invitation_resend": Page(P, admin, [{"invitation": "pending"}]),
     "accounts:audit_log": Page(G, admin),
+    "accounts:notices": Page(GP, member),
     "accounts:token_list": Page(GP, member),
     "accounts:token_revoke": Page(P, revoke_token, [{"token": "own"}, {"token": "owners-personal"},
                                                     {"token": "service"}]),
@@ -250,6 +252,9 @@ PAGES: dict[str, Page] = {
     "orgs:policy_edit": Page(GP, admin, [{"policy": "main"}]),
     "orgs:policy_toggle": Page(P, admin, [{"policy": "main"}]),
     "orgs:policy_delete": Page(P, admin, [{"policy": "main"}]),
+    # alert channels (team admins)
+    "orgs:alert_channels": Page(GP, admin),
+    "orgs:alert_channel_delete": Page(P, admin, [{"channel": "alert"}]),
 }
 
 # Checked by test_api_scoping below (bearer tokens, not sessions).
@@ -281,7 +286,7 @@ NOT_MATRIXED = {
 PARAM_KIND = {"app": "app", "key": "key", "connection": "connection", "grant": "grant", "member": "member",
               "invitation": "invitation", "token": "token", "scratch_org": "scratch_org", "sandbox": "sandbox",
               "policy": "policy", "request_code": "access_request",
-              "review": "review", "item": "review_item"}
+              "review": "review", "item": "review_item", "channel": "channel"}
 
 
 # -- URL enumeration -----------------------------------------------------------------------------------------------
@@ -417,6 +422,11 @@ def _team_objects(team, owner_membership, prefix, people, *, grants):
     objects[("review_item", "main")] = AccessReviewItem.objects.create(
         team=team, review=review, grant=objects[("grant", "sandbox")], org=conns["sandbox"].username,
         subject="someone", level="target")
+    from orgs.models import AlertChannel
+
+    objects[("channel", "alert")] = AlertChannel.objects.create(team=team, kind="slack", name=f"{prefix}-alerts",
+                                                                url_display="https://hooks.example/…",
+                                                                events=["degraded"])
     for variant in ("nogrant", "owner"):
         objects[("member", variant)] = members.get(variant) or members["owner"]
     return Scope(team=team, objects=objects, members=members, personal=personal, service=service,

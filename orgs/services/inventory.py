@@ -18,9 +18,11 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from orgs import salesforce
 from orgs.models import OrgConnection, ScratchOrg
+from orgs.services.alerts import alert_fire
 from orgs.services.client import sf_client
 from orgs.services.notifications import notify_scratch_expiry
 from orgs.services.refresh import ReauthorizationRequiredError, with_fresh_token
+from portal.accounts.models import Notice
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +147,10 @@ def scratch_expiry_notify() -> int:
     members = set(Membership.objects.filter(team_id__in=teams).values_list("team_id", "user__email"))
     sent = 0
     for scratch in due:
+        alert_fire(team_id=scratch.team_id, event=Notice.SCRATCH_EXPIRY,
+                   text=f"Scratch org {scratch.signup_username} ({scratch.team.name}) expires on "
+                        f"{scratch.expiration_date:%Y-%m-%d}",
+                   data={"org": scratch.signup_username, "expires": f"{scratch.expiration_date:%Y-%m-%d}"})
         email = scratch.requested_by.email if scratch.requested_by else by_username.get(
             (scratch.team_id, scratch.created_by_username.lower()))
         if email and (scratch.team_id, email) in members:

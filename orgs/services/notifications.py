@@ -1,18 +1,22 @@
 """Emails of the workers: "needs re-authorization" (once per episode), "key unavailable" (to the team's admins, once
-per episode) and scratch-org expiry (once per org).
+per episode), scratch-org expiry (once per org) and sandbox results, through the one mail pipeline
+(portal.accounts.mail: a text and an HTML template each, one message per recipient, retried by a Celery task).
 
-Bodies are templates (`templates/emails/ops_*.txt`); they name orgs and users, never a token or a secret.
-Sending never raises: a mail outage must not turn a refresh or a sweep into a failure.
+They name orgs and users, never a token or a secret. Nothing here raises: a mail outage must not turn a refresh or
+a sweep into a failure. Each notice also goes to the team's alert channels that chose its event (orgs.services.alerts).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
-from django.template.loader import render_to_string
 from django.urls import reverse
+
+from orgs.services.alerts import alert_fire
+from portal.accounts.mail import mail_send
+from portal.accounts.models import Notice
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +44,19 @@ def notify_needs_reauth(*, connection_id: int, reason: str, check_needed: bool =
     connection = OrgConnection.objects.select_related("team", "owner").filter(pk=connection_id).first()
     if connection is None:
         return 0
+    alert_fire(team_id=connection.team_id, event=Notice.NEEDS_REAUTH,
+               text=f"{connection.username} ({connection.org_id}) in {connection.team.name} "
+                    f"{'needs a check' if check_needed else 'needs re-authorization'}: {reason}",
+               data={"org": connection.username, "org_id": connection.org_id, "reason": reason})
     recipients = needs_reauth_recipients(connection=connection)
     if not recipients:
         return 0
-    body = render_to_string("emails/ops_needs_reauth.txt", {
-        "connection": connection, "team": connection.team, "reason": reason, "check_needed": check_needed,
-        "health_url": _url("orgs:health", team=connection.team.code)})
     headline = "refresh interrupted, check needed" if check_needed else "needs re-authorization"
-    try:
-        send_mail(f"[Org Portal] {connection.username} {headline}", body, None, recipients)
-    except Exception as exc:  # noqa: BLE001 - mail outage: logged, never fatal to the refresh
-        log.error("could not send the needs-re-authorization email for %s (%s)", connection.code,
-                  type(exc).__name__)
-        return 0
-    return len(recipients)
+    return mail_send(template="ops_needs_reauth", kind=Notice.NEEDS_REAUTH, recipients=recipients,
+                     team=connection.team, subject=f"[Org Portal] {connection.username} {headline}",
+                     context={"connection": connection, "team": connection.team, "reason": reason,
+                              "check_needed": check_needed,
+                              "health_url": _url("orgs:health", team=connection.team.code)})
 
 
 def key_unavailable_recipients(*, team_id: int) -> list[str]:
@@ -76,27 +79,19 @@ def notify_key_unavailable(*, team_id: int) -> int:
         return 0
     affected = list(OrgConnection.objects.filter(team=team, status=OrgConnection.Status.KEY_UNAVAILABLE)
                     .order_by("username").values_list("username", flat=True)[:20])
-    body = render_to_string("emails/ops_key_unavailable.txt", {
-        "team": team, "affected": affected, "health_url": _url("orgs:health", team=team.code)})
-    try:
-        send_mail(f"[Org Portal] {team.name}: encryption key unavailable", body, None, recipients)
-    except Exception as exc:  # noqa: BLE001 - mail outage: logged, never fatal to the refresh
-        log.error("could not send the key-unavailable email for team %s (%s)", team.code, type(exc).__name__)
-        return 0
-    return len(recipients)
+    return mail_send(template="ops_key_unavailable", kind=Notice.KEY_UNAVAILABLE, recipients=recipients, team=team,
+                     subject=f"[Org Portal] {team.name}: encryption key unavailable",
+                     context={"team": team, "affected": affected, "health_url": _url("orgs:health", team=team.code)})
 
 
 def notify_scratch_expiry(*, scratch, email: str, days: int) -> bool:
-    body = render_to_string("emails/ops_scratch_expiry.txt", {
-        "scratch": scratch, "team": scratch.team, "days": days,
-        "inventory_url": _url("orgs:hub_scratch_orgs", team=scratch.team.code, connection=scratch.dev_hub.code)})
-    try:
-        send_mail(f"[Org Portal] Scratch org {scratch.signup_username} expires in {days} day{'s' if days != 1 else ''}",
-                  body, None, [email])
-    except Exception as exc:  # noqa: BLE001 - mail outage: logged; the notice is not retried (once per org)
-        log.error("could not send a scratch-org expiry email (%s)", type(exc).__name__)
-        return False
-    return True
+    plural = "s" if days != 1 else ""
+    mail_send(template="ops_scratch_expiry", kind=Notice.SCRATCH_EXPIRY, recipients=[email], team=scratch.team,
+              subject=f"[Org Portal] Scratch org {scratch.signup_username} expires in {days} day{plural}",
+              context={"scratch": scratch, "team": scratch.team, "days": days,
+                       "inventory_url": _url("orgs:hub_scratch_orgs", team=scratch.team.code,
+                                             connection=scratch.dev_hub.code)})
+    return True  # handed to the pipeline (or the member opted out): the notice counts as given, once per org
 
 
 def notify_sandbox_finished(*, sandbox_id: int) -> bool:
@@ -109,12 +104,41 @@ def notify_sandbox_finished(*, sandbox_id: int) -> bool:
     verb = "created" if sandbox.operation == "create" else "refreshed"
     subject = (f"[Org Portal] Sandbox {sandbox.name} {verb}" if sandbox.state == "done"
                else f"[Org Portal] Sandbox {sandbox.name} could not be {verb}")
-    body = render_to_string("emails/ops_sandbox_finished.txt", {
-        "sandbox": sandbox, "team": sandbox.team, "verb": verb,
-        "page_url": _url("orgs:sandboxes", team=sandbox.team.code, connection=sandbox.production.code)})
-    try:
-        send_mail(subject, body, None, [sandbox.requested_by.email])
-    except Exception as exc:  # noqa: BLE001 - mail outage: logged, never fails the request
-        log.error("could not send a sandbox email (%s)", type(exc).__name__)
-        return False
-    return True
+    return bool(mail_send(template="ops_sandbox_finished", kind=Notice.SANDBOX_FINISHED,
+                          recipients=[sandbox.requested_by.email], team=sandbox.team, subject=subject,
+                          context={"sandbox": sandbox, "team": sandbox.team, "verb": verb,
+                                   "page_url": _url("orgs:sandboxes", team=sandbox.team.code,
+                                                    connection=sandbox.production.code)}))
+
+
+def signing_keys_expiry_notify() -> int:
+    """Once per signing key whose certificate expires within PORTAL_CERT_EXPIRY_NOTICE_DAYS: an email to the team's
+    key managers and the `certificate_expiry` alert. Returns how many keys were noticed."""
+    from django.utils import timezone
+
+    from orgs.models import SigningKey
+    from portal.accounts.access import TeamAction, role_allows
+    from portal.accounts.models import Membership
+
+    now = timezone.now()
+    horizon = now + timedelta(days=settings.PORTAL_CERT_EXPIRY_NOTICE_DAYS)
+    noticed = 0
+    for key in SigningKey.objects.select_related("team").filter(expiry_notified_at__isnull=True,
+                                                                not_after__lte=horizon):
+        if not SigningKey.objects.filter(pk=key.pk, expiry_notified_at__isnull=True).update(expiry_notified_at=now):
+            continue  # another run claimed it
+        days = max(0, (key.not_after - now).days)
+        alert_fire(team_id=key.team_id, event=Notice.CERTIFICATE_EXPIRY,
+                   text=f"The certificate of the signing key “{key.name}” ({key.team.name}) expires on "
+                        f"{key.not_after:%Y-%m-%d}",
+                   data={"key": key.name, "expires": f"{key.not_after:%Y-%m-%d}"})
+        recipients = sorted(email for role, email in Membership.objects.filter(
+            team_id=key.team_id, user__is_active=True).values_list("role", "user__email")
+            if role_allows(role, TeamAction.MANAGE_KEYS))
+        mail_send(template="ops_certificate_expiry", kind=Notice.CERTIFICATE_EXPIRY, recipients=recipients,
+                  team=key.team, subject=f"[Org Portal] Signing certificate “{key.name}” expires on "
+                                         f"{key.not_after:%Y-%m-%d}",
+                  context={"key": key, "team": key.team, "days": days,
+                           "url": _url("orgs:key_detail", team=key.team.code, key=key.code)})
+        noticed += 1
+    return noticed

@@ -33,7 +33,6 @@ from urllib.parse import unquote, urlsplit
 import jwt
 import requests
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -42,7 +41,8 @@ from orgs.models import Grant, OidcIssuer, OidcTokenUse, OrgAlias, OrgConnection
 from orgs.salesforce import egress, hosts
 from orgs.services.handout import HandOutError, connection_token_hand_out
 from orgs.services.revocation import connections_tokens_revoke_now
-from portal.accounts.models import ApiToken, AuditEvent, Membership
+from portal.accounts.mail import mail_send
+from portal.accounts.models import ApiToken, AuditEvent, Membership, Notice
 from portal.accounts.services import ServiceError, audit_record
 from portal.accounts.tokens import api_token_create_for_ci
 from portal.lib.cache import count_hit
@@ -663,11 +663,10 @@ def _notify_first_use(policy: TrustPolicy, run: dict) -> None:
     if not recipients:
         return
     who = run.get("repository") or run.get("project_path") or run.get("sub")
-    body = (f"The CI trust policy “{policy.name}” of {policy.team.name} was used for the first time, by {who} "
-            f"(ref {run.get('ref', '?')}, run {run.get('run_id') or run.get('pipeline_id') or '?'}).\n\n"
-            f"If you did not expect this, disable the policy in Org Portal now: every token it issued stops working.")
-    transaction.on_commit(lambda: send_mail(f"[Org Portal] CI trust policy “{policy.name}” used for the first time",
-                                            body, None, recipients, fail_silently=True))
+    mail_send(template="ci_first_use", kind=Notice.CI_FIRST_USE, recipients=recipients, team=policy.team,
+              subject=f"[Org Portal] CI trust policy “{policy.name}” used for the first time",
+              context={"policy": policy, "who": who, "ref": run.get("ref", "?"),
+                       "run_id": run.get("run_id") or run.get("pipeline_id") or "?"})
 
 
 # -- the dry run ---------------------------------------------------------------------------------------------------

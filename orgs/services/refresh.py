@@ -36,11 +36,12 @@ from django.views.decorators.debug import sensitive_variables
 
 from orgs import salesforce
 from orgs.models import OrgConnection
+from orgs.services.alerts import alert_fire
 from orgs.services.apps import with_app_secret
 from orgs.services.client import sf_client
 from orgs.services.jwt import jwt_token_response
 from orgs.services.notifications import notify_key_unavailable, notify_needs_reauth
-from portal.accounts.models import AuditEvent
+from portal.accounts.models import AuditEvent, Notice
 from portal.accounts.services import ServiceError, audit_record
 from portal.lib import crypto
 from portal.lib.metrics import refresh_observe
@@ -326,6 +327,10 @@ def _mark_degraded(connection: OrgConnection, reason: str) -> None:
         refresh_failures=connection.refresh_failures + 1)
     log.warning("refresh of connection %s failed transiently (%d in a row)", connection.code,
                 connection.refresh_failures + 1)
+    if connection.status != Status.DEGRADED:  # the transition only: one alert per episode
+        alert_fire(team_id=connection.team_id, event=Notice.DEGRADED,
+                   text=f"{connection.username} ({connection.org_id}) is degraded: {reason[:300]}",
+                   data={"org": connection.username, "org_id": connection.org_id, "reason": reason[:300]})
 
 
 def _mark_needs_reauth(connection: OrgConnection, reason: str) -> None:

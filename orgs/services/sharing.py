@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
 from orgs.access import Access, effective_access
 from orgs.models import Grant, OrgAlias, OrgConnection
 from orgs.services.connections import alias_free, aliases_ensure, connection_disconnect
 from orgs.services.revocation import access_reduction_watch, tokens_revoked_if_access_reduced
-from portal.accounts.models import ApiToken, AuditEvent, Membership, Team, TeamGroup, User
+from portal.accounts.mail import mail_send
+from portal.accounts.models import ApiToken, AuditEvent, Membership, Notice, Team, TeamGroup, User
 from portal.accounts.services import (
     ServiceError,
     audit_record,
@@ -138,11 +138,10 @@ def _notify_shared(*, grant: Grant, actor: User, changed: bool) -> None:
         return
     connection = grant.connection
     verb = "changed your access to" if changed else "shared"
-    body = (f"{actor.email} {verb} the Salesforce org {connection.username} ({connection.type_label}, "
-            f"{connection.org_id}) in the team {connection.team.name}.\n\nYour level through {grant.subject_label}: "
-            f"{grant.get_level_display()}.\n\nSee it under Orgs: {settings.PORTAL_BASE_URL}/\n")
     subject = f"[Org Portal] {connection.username} {'access changed' if changed else 'shared with you'}"
-    transaction.on_commit(lambda: send_mail(subject, body, None, recipients, fail_silently=True))
+    mail_send(template="org_shared", kind=Notice.SHARE, recipients=recipients, team=connection.team, subject=subject,
+              context={"actor": actor, "verb": verb, "connection": connection, "grant": grant,
+                       "url": f"{settings.PORTAL_BASE_URL}/"})
 
 
 # -- groups and policy -------------------------------------------------------------------------------------------------
@@ -296,11 +295,9 @@ def _managers_of(membership: Membership) -> list[str]:
 def _notify_managers(*, team: Team, leaver: User, managers: list[str]) -> None:
     if not managers:
         return
-    body = (f"{leaver.email} no longer belongs to the team {team.name}. Their access to the team's Salesforce orgs "
-            "was removed, their API tokens were revoked and their sessions ended. Orgs they owned were transferred "
-            "or disconnected as chosen in the removal dialog (see the audit log).\n")
-    send_mail(f"[Org Portal] {leaver.email} was offboarded from {team.name}", body, None, managers,
-              fail_silently=True)
+    mail_send(template="member_offboarded", kind=Notice.OFFBOARDING, recipients=managers, team=team,
+              subject=f"[Org Portal] {leaver.email} was offboarded from {team.name}",
+              context={"leaver": leaver, "team": team})
 
 
 def _end_sessions(user: User) -> None:

@@ -36,6 +36,7 @@ class TeamAction(StrEnum):
     VIEW_MATRIX = "view_matrix"  # "who can target what" (members see the rows of orgs visible to them)
     MANAGE_EVERY_ORG = "manage_every_org"  # manage level on every connection of the team ("team admin")
     MANAGE_TRUST_POLICIES = "manage_trust_policies"  # CI OIDC issuers and trust policies
+    MANAGE_ALERT_CHANNELS = "manage_alert_channels"  # Slack/Teams/signed-webhook alert channels and their log
 
 
 # The minimum role for each team action. One table, tested as a matrix.
@@ -56,6 +57,7 @@ _TEAM_ACTION_MIN_ROLE: dict[TeamAction, Role] = {
     TeamAction.VIEW_MATRIX: Role.MEMBER,
     TeamAction.MANAGE_EVERY_ORG: Role.ADMIN,
     TeamAction.MANAGE_TRUST_POLICIES: Role.ADMIN,
+    TeamAction.MANAGE_ALERT_CHANNELS: Role.ADMIN,
 }
 
 

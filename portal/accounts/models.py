@@ -283,6 +283,10 @@ class AuditEvent(models.Model):
         INVITATION_SENT = "invitation.sent", "Invitation sent"
         INVITATION_ACCEPTED = "invitation.accepted", "Invitation accepted"
         INVITATION_REVOKED = "invitation.revoked", "Invitation revoked"
+        INVITATION_RESENT = "invitation.resent", "Invitation resent"
+        NOTICES_CHANGED = "member.notices_changed", "Notice preferences changed"
+        ALERT_CHANNEL_CREATED = "alert_channel.created", "Alert channel added"
+        ALERT_CHANNEL_DELETED = "alert_channel.deleted", "Alert channel removed"
         ROLE_CHANGED = "member.role_changed", "Role changed"
         MEMBER_REMOVED = "member.removed", "Member removed"
         MEMBER_LEFT = "member.left", "Member left"
@@ -403,3 +407,63 @@ class KeyCheck(models.Model):
 
     def __str__(self) -> str:
         return self.kid
+
+
+class Notice(models.TextChoices):
+    """The kinds of email (and alert) the portal sends. `MANDATORY` ones cannot be turned off by a member."""
+
+    INVITATION = "invitation", "Invitations to a team"
+    NEEDS_REAUTH = "needs_reauth", "An org needs re-authorization"
+    DEGRADED = "degraded", "An org is degraded (Salesforce unreachable)"
+    CERTIFICATE_EXPIRY = "certificate_expiry", "A signing certificate expires soon"
+    SCRATCH_EXPIRY = "scratch_expiry", "A scratch org expires soon"
+    SANDBOX_FINISHED = "sandbox_finished", "A sandbox you requested is ready or failed"
+    SHARE = "share", "An org was shared with you or your access changed"
+    ACCESS_REQUEST = "access_request", "Access requests"
+    API_TOKEN_EXPIRY = "api_token_expiry", "An API token expires soon"
+    OFFBOARDING = "offboarding", "A member was offboarded"
+    CI_FIRST_USE = "ci_first_use", "Security: a CI trust policy was used for the first time"
+    KEY_UNAVAILABLE = "key_unavailable", "Security: the encryption key is unavailable"
+
+
+# Security notices and invitations always go out; the notices page says so.
+MANDATORY_NOTICES = frozenset({Notice.INVITATION, Notice.CI_FIRST_USE, Notice.KEY_UNAVAILABLE})
+
+
+class NoticeOptOut(models.Model):
+    """A member turned off one kind of notice for one team. No row: the notice is sent."""
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="notice_opt_outs")
+    kind = models.CharField(max_length=40)  # a Notice value; never a MANDATORY one (the service refuses)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["membership", "kind"], name="accounts_notice_optout_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.membership_id} off {self.kind}"
+
+
+class OutboundMail(models.Model):
+    """One message to one recipient, waiting for (or done with) its Celery task. The rendered bodies are sealed
+    (they may carry an invitation link); the row is deleted once sent, kept with its last error when given up."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=40)
+    recipient = models.EmailField()
+    subject = models.CharField(max_length=300)
+    sealed_body = models.TextField()  # portal.lib.crypto envelope of {"text": …, "html": …}
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.recipient} ({self.status})"
+
+    def body_context(self) -> str:
+        return f"accounts.outboundmail.body.{self.code}"

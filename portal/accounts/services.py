@@ -8,9 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import send_mail
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -114,12 +112,11 @@ def user_has_verified_email(user: User, email: str) -> bool:
 
 def _send_invitation_email(invitation: Invitation) -> None:
     context = {"invitation": invitation, "url": invitation_url(invitation), "days": settings.PORTAL_INVITATION_DAYS}
-    send_mail(
-        subject=f"[Org Portal] You are invited to join {invitation.team.name}",
-        message=render_to_string("accounts/email/invitation.txt", context),
-        from_email=None,
-        recipient_list=[invitation.email],
-    )
+    from portal.accounts.mail import mail_send
+    from portal.accounts.models import Notice
+
+    mail_send(template="invitation", context=context, recipients=[invitation.email], kind=Notice.INVITATION,
+              subject=f"[Org Portal] You are invited to join {invitation.team.name}", team=invitation.team)
 
 
 @transaction.atomic
@@ -144,6 +141,23 @@ def invitation_revoke(*, actor: Membership, invitation: Invitation, ip: str | No
     if not updated:
         raise ServiceError("That invitation is no longer pending.")
     audit_record(team=actor.team, actor=actor.user, kind=Kind.INVITATION_REVOKED, subject=invitation.email, ip=ip)
+
+
+@transaction.atomic
+def invitation_resend(*, actor: Membership, invitation: Invitation, ip: str | None = None) -> Invitation:
+    """Send a pending or expired invitation again with a fresh expiry (a new link; the old one still works until
+    its own signature age runs out, and either accepts the same single-use invitation)."""
+    if invitation.state not in (Invitation.State.PENDING, Invitation.State.EXPIRED):
+        raise ServiceError("Only a pending or expired invitation can be resent.")
+    if not can_assign_role(actor, invitation.role):
+        raise ServiceError("You cannot resend an invitation with a higher role than your own.")
+    expires = timezone.now() + timedelta(days=settings.PORTAL_INVITATION_DAYS)
+    Invitation.objects.filter(pk=invitation.pk).update(expires_at=expires)
+    invitation.expires_at = expires
+    audit_record(team=actor.team, actor=actor.user, kind=Kind.INVITATION_RESENT, subject=invitation.email, ip=ip,
+                 data={"role": invitation.role, "expires": f"{expires:%Y-%m-%d %H:%M}"})
+    _send_invitation_email(invitation)
+    return invitation
 
 
 @transaction.atomic
@@ -231,3 +245,17 @@ def membership_leave(*, membership: Membership, ip: str | None = None) -> None:
     membership.delete()
     audit_record(team=membership.team, actor=membership.user, kind=Kind.MEMBER_LEFT,
                  subject=membership.user.email, ip=ip)
+
+
+@transaction.atomic
+def notices_set(*, membership: Membership, enabled: set[str], ip: str | None = None) -> None:
+    """A member's notice choices for one team: every optional kind not in `enabled` is turned off. Mandatory
+    (security) notices cannot be turned off and are ignored here."""
+    from portal.accounts.models import MANDATORY_NOTICES, Notice, NoticeOptOut
+
+    off = {k for k in Notice.values if k not in MANDATORY_NOTICES and k not in enabled}
+    NoticeOptOut.objects.filter(membership=membership).exclude(kind__in=off).delete()
+    have = set(NoticeOptOut.objects.filter(membership=membership).values_list("kind", flat=True))
+    NoticeOptOut.objects.bulk_create([NoticeOptOut(membership=membership, kind=k) for k in sorted(off - have)])
+    audit_record(team=membership.team, actor=membership.user, kind=Kind.NOTICES_CHANGED,
+                 subject=membership.user.email, ip=ip, data={"off": sorted(off)})

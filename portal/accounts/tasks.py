@@ -3,6 +3,9 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
+
+from portal.accounts.mail import MailRetry
 
 log = logging.getLogger(__name__)
 
@@ -23,3 +26,12 @@ def api_tokens_warn_expiring_task() -> int:
     warned = api_tokens_warn_expiring()
     log.info("warned about %d expiring API tokens", warned)
     return warned
+
+
+@shared_task(bind=True, autoretry_for=(MailRetry,), retry_backoff=settings.PORTAL_MAIL_RETRY_BACKOFF,
+             retry_backoff_max=600, retry_jitter=True, max_retries=settings.PORTAL_MAIL_MAX_RETRIES, acks_late=True)
+def mail_deliver_task(self, mail_id: int) -> bool:
+    """Send one queued email (portal.accounts.mail); SMTP errors retried with backoff, the last attempt records."""
+    from portal.accounts.mail import mail_deliver
+
+    return mail_deliver(mail_id=mail_id, final=self.request.retries >= self.max_retries)

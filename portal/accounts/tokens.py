@@ -26,16 +26,15 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from portal.accounts import access
-from portal.accounts.models import ApiToken, AuditEvent, Membership, Team, User
+from portal.accounts.mail import mail_send
+from portal.accounts.models import ApiToken, AuditEvent, Membership, Notice, Team, User
 from portal.accounts.services import ServiceError, audit_record
 from portal.accounts.signals import access_reducing
 
@@ -204,7 +203,7 @@ def api_token_expiry_recipients(*, token: ApiToken) -> list[str]:
 
 def api_tokens_warn_expiring(*, now: datetime | None = None) -> int:
     """One email per live token that expires within `PORTAL_API_TOKEN_EXPIRY_WARNING_DAYS`, never twice (the
-    token is claimed by setting `expiry_warned_at` before sending; a failed send releases it for the next run).
+    token is claimed by setting `expiry_warned_at`; the mail pipeline retries a failed send).
     Returns how many tokens were warned about."""
     now = now or timezone.now()
     horizon = now + timedelta(days=settings.PORTAL_API_TOKEN_EXPIRY_WARNING_DAYS)
@@ -217,15 +216,11 @@ def api_tokens_warn_expiring(*, now: datetime | None = None) -> int:
         recipients = api_token_expiry_recipients(token=token)
         if not recipients:
             continue
-        body = render_to_string("emails/api_token_expiry.txt", {
-            "token": token, "days": max(0, (token.expires_at - now).days),
-            "url": settings.PORTAL_BASE_URL.rstrip("/") + reverse("accounts:token_list", args=[token.team.code])})
-        try:
-            send_mail(f"[Org Portal] API token “{token.name}” expires on {token.expires_at:%Y-%m-%d}", body, None,
-                      recipients)
-        except Exception as exc:  # noqa: BLE001 — a mail outage must not fail the sweep; retried next run
-            ApiToken.objects.filter(pk=token.pk).update(expiry_warned_at=None)
-            log.error("could not send the expiry warning for API token %s (%s)", token.code, type(exc).__name__)
-            continue
+        # The mail pipeline queues one message per recipient and retries SMTP failures itself.
+        mail_send(template="api_token_expiry", kind=Notice.API_TOKEN_EXPIRY, recipients=recipients, team=token.team,
+                  subject=f"[Org Portal] API token “{token.name}” expires on {token.expires_at:%Y-%m-%d}",
+                  context={"token": token, "days": max(0, (token.expires_at - now).days),
+                           "url": settings.PORTAL_BASE_URL.rstrip("/")
+                           + reverse("accounts:token_list", args=[token.team.code])})
         warned += 1
     return warned

@@ -307,4 +307,5 @@ def test_every_sensitive_view_is_decorated():
                          # proved by their own tests: tests/ci/test_policies.py, tests/sandboxes/
                          "policy_create", "policy_edit", "policy_toggle", "policy_delete",
                          "sandbox_create", "sandbox_refresh", "sandbox_delete",
-                         "access_requests", "access_request_decide", "access_policy"}
+                         "access_requests", "access_request_decide", "access_policy",
+                         "alert_channels", "alert_channel_delete"}

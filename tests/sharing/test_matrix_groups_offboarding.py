@@ -147,7 +147,7 @@ def test_removal_needs_a_decision_for_each_owned_org(shared, world, client):
     assert Membership.objects.filter(team=world.team, user=shared["people"]["erin"]).exists()
 
 
-def test_offboarding_with_transfer(shared, world, client, mailoutbox):
+def test_offboarding_with_transfer(shared, world, client, mailoutbox, django_capture_on_commit_callbacks):
     erin = shared["people"]["erin"]
     token = ApiToken.objects.create(team=world.team, kind="personal", user=erin, name="laptop", token_hash="x" * 64,
                                     hint="op_abc")
@@ -156,7 +156,8 @@ def test_offboarding_with_transfer(shared, world, client, mailoutbox):
     shared["qa"].members.add(Membership.objects.get(team=world.team, user=erin))
     manny = Membership.objects.get(team=world.team, user=shared["people"]["manny"])
     client.force_login(world.admin)
-    response = remove(client, world, erin, **{f"decision-{shared['connection'].code}": str(manny.code)})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = remove(client, world, erin, **{f"decision-{shared['connection'].code}": str(manny.code)})
     assert response.status_code == 302
     connection = OrgConnection.objects.get(pk=shared["connection"].pk)
     assert connection.owner == shared["people"]["manny"]

@@ -69,8 +69,9 @@ def test_needs_reauth_emails_owner_and_managers_once_per_episode(world, sim, sim
             refresh.connection_access_token(connection_id=conn.pk)
     conn.refresh_from_db()
     assert conn.status == "needs_reauth" and conn.reauth_notified_at is not None and conn.status_reason
-    assert len(mailoutbox) == 1
-    assert sorted(mailoutbox[0].to) == ["alice@example.com", "bob@example.com", "carol@example.com"]
+    # One message per recipient (the mail pipeline), each with a text and an HTML part.
+    assert sorted(m.to[0] for m in mailoutbox) == ["alice@example.com", "bob@example.com", "carol@example.com"]
+    assert all(len(m.to) == 1 and m.alternatives[0][1] == "text/html" for m in mailoutbox)
     body = mailoutbox[0].body
     assert SANDBOX_USER in body and reverse("orgs:health", args=[world.team.code]) in body
     assert conn.reveal("refresh_token") not in body
@@ -84,7 +85,7 @@ def test_needs_reauth_emails_owner_and_managers_once_per_episode(world, sim, sim
     sim.revoke_user(SANDBOX_USER)
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(ReauthorizationRequiredError):
         refresh.connection_access_token(connection_id=conn.pk)
-    assert len(mailoutbox) == 2
+    assert len(mailoutbox) == 6
 
 
 def test_refresh_task_raises_transient_failures_for_retry_and_swallows_permanent_ones(world, sim, sim_app):

@@ -108,6 +108,37 @@ def invitation_revoke(request, team, invitation):
 
 
 @login_required
+def notices(request, team):
+    """The member's own notice choices for this team; security notices are listed as always sent."""
+    from portal.accounts.models import MANDATORY_NOTICES, Notice, NoticeOptOut
+
+    membership = access.membership_for_action(request.user, team, TeamAction.VIEW)
+    if request.method == "POST":
+        services.notices_set(membership=membership, enabled=set(request.POST.getlist("on")), ip=client_ip(request))
+        messages.success(request, "Your notice choices were saved.")
+        return redirect("accounts:notices", team=membership.team.code)
+    off = set(NoticeOptOut.objects.filter(membership=membership).values_list("kind", flat=True))
+    rows = [{"kind": k.value, "label": k.label, "mandatory": k in MANDATORY_NOTICES, "on": k.value not in off}
+            for k in Notice]
+    return render(request, "accounts/notices.html", {"team": membership.team, "rows": rows})
+
+
+@login_required
+@require_POST
+def invitation_resend(request, team, invitation):
+    membership = access.membership_for_action(request.user, team, TeamAction.INVITE)
+    invitation = get_object_or_404(Invitation, code=invitation, team=membership.team)
+    try:
+        services.invitation_resend(actor=membership, invitation=invitation, ip=client_ip(request))
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Invitation for {invitation.email} sent again; it now expires on "
+                                  f"{invitation.expires_at:%Y-%m-%d}.")
+    return redirect("accounts:team_members", team=membership.team.code)
+
+
+@login_required
 @require_POST
 @recent_authentication_required
 def member_role(request, team, member):

@@ -308,4 +308,5 @@ def test_every_sensitive_view_is_decorated():
                          "policy_create", "policy_edit", "policy_toggle", "policy_delete",
                          "sandbox_create", "sandbox_refresh", "sandbox_delete",
                          "access_requests", "access_request_decide", "access_policy",
-                         "alert_channels", "alert_channel_delete"}
+                         "alert_channels", "alert_channel_delete",
+                         "access_reviews", "access_review_item", "access_review_finish"}

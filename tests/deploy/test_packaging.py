@@ -71,7 +71,7 @@ def test_the_wheel_lacks_the_simulators_their_keys_and_the_tests(tmp_path):
     (wheel,) = (tmp_path / "dist").glob("org_portal-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith((".dist-info", ".data"))}
-    assert tops == {"portal", "orgs"}, tops
+    assert tops == {"portal", "orgs", "orgportal"}, tops  # orgportal: the standalone CLI (clients/orgportal)
     assert "portal/settings.py" in names and "orgs/services/handout.py" in names
     assert not [name for name in names if name.endswith((".pem", ".key")) or "/fixtures/" in name]
 

@@ -295,7 +295,8 @@ try:
     SENTRY_DSN = _env("SENTRY_DSN", "")
     SENTRY_ENVIRONMENT = _env("SENTRY_ENVIRONMENT", "production" if PRODUCTION else "development")
     # Time-boxed access (issue 18, orgs/services/access_requests.py).
-    PORTAL_ACCESS_ON_REQUEST_PRODUCTION = _env_bool("PORTAL_ACCESS_ON_REQUEST_PRODUCTION", False)  # default for prod
+    # Production orgs are "access on request" unless their own access policy says otherwise (issue 18's default).
+    PORTAL_ACCESS_ON_REQUEST_PRODUCTION = _env_bool("PORTAL_ACCESS_ON_REQUEST_PRODUCTION", True)
     PORTAL_ACCESS_REQUEST_MIN_MINUTES = _env_int("PORTAL_ACCESS_REQUEST_MIN_MINUTES", 15)  # shortest request
     PORTAL_ACCESS_REQUEST_MAX_MINUTES = _env_int("PORTAL_ACCESS_REQUEST_MAX_MINUTES", 480)  # longest request (8 h)
     PORTAL_ACCESS_DECISION_MINUTES = _env_int("PORTAL_ACCESS_DECISION_MINUTES", 1440)  # undecided → lapsed after

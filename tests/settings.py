@@ -82,6 +82,9 @@ os.environ.update(
         "PORTAL_ENCRYPTION_KEYS": "test1:" + "A" * 42 + "Q,test0:" + "B" * 42 + "g",
         "PORTAL_RUN_DIR": TEST_RUN_DIR,
         "CELERY_TASK_ALWAYS_EAGER": "true",
+        # The suite's production orgs hold standing grants; tests/access_requests sets per-connection policies and
+        # tests/access_requests/test_default.py proves the production default (on request) on its own.
+        "PORTAL_ACCESS_ON_REQUEST_PRODUCTION": "false",
     }
 )
 

@@ -7,6 +7,7 @@ import urllib.request
 from orgs.models import ConnectedApp, OrgConnection
 from orgs.services.apps import connected_app_create
 from portal.accounts.models import Membership
+from portal.accounts.services import ServiceError
 
 DEMO_APP = {"name": "Salesforce simulator (demo)", "consumer_key": "OrgPortalDemo",
             "consumer_secret": "sfsim-demo-secret"}
@@ -44,21 +45,24 @@ def seed_demo_sandboxes(*, team, owner, app, simulator_url: str, stdout) -> None
         _control(simulator_url, "POST", "sandboxes/seed", {"org": DEMO_PRODUCTION, "names": missing,
                                                            "license_type": "DEVELOPER", "copy_users": True,
                                                            "last_refresh_days_ago": 3})
-    production = OrgConnection.objects.filter(team=team, owner=owner, username=DEMO_PRODUCTION).first()
-    if production is None:
-        minted = _control(simulator_url, "POST", "tokens", {"username": DEMO_PRODUCTION,
-                                                            "consumer_key": app.consumer_key})
-        client = sf_client()
-        tokens = with_app_secret(app, lambda secret: client.refresh(
-            base_url=simulator_url, client_id=app.consumer_key, client_secret=secret,
-            refresh_token=minted["refresh_token"]))
-        if not tokens.refresh_token:
-            tokens = type(tokens)(**{**tokens.__dict__, "refresh_token": minted["refresh_token"]})
-        membership = Membership.objects.select_related("team", "user").get(team=team, user=owner)
-        production, _, _ = connection_upsert(membership=membership, app=app, flow=OrgConnection.Flow.WEB,
-                                             login_url=simulator_url, facts=fetch_org_facts(client, tokens),
-                                             alias="acme-prod")
-    sandbox_sync(connection_id=production.pk)
+    # Connected afresh on every start: the simulator keeps its tokens in memory, so the ones stored by an earlier
+    # `make run` are unknown to this one (the upsert updates the same connection in place).
+    minted = _control(simulator_url, "POST", "tokens", {"username": DEMO_PRODUCTION,
+                                                        "consumer_key": app.consumer_key})
+    client = sf_client()
+    tokens = with_app_secret(app, lambda secret: client.refresh(
+        base_url=simulator_url, client_id=app.consumer_key, client_secret=secret,
+        refresh_token=minted["refresh_token"]))
+    if not tokens.refresh_token:
+        tokens = type(tokens)(**{**tokens.__dict__, "refresh_token": minted["refresh_token"]})
+    membership = Membership.objects.select_related("team", "user").get(team=team, user=owner)
+    production, _, _ = connection_upsert(membership=membership, app=app, flow=OrgConnection.Flow.WEB,
+                                         login_url=simulator_url, facts=fetch_org_facts(client, tokens),
+                                         alias="acme-prod")
+    try:
+        sandbox_sync(connection_id=production.pk)
+    except ServiceError as exc:  # the demo still starts; the sweep syncs again later
+        stdout.write(f"The demo sandboxes could not be listed yet: {exc}")
     stdout.write(f"Production org {DEMO_PRODUCTION} connected for {owner.email} (alias acme-prod) with sandboxes "
                  f"{', '.join(DEMO_SANDBOXES)}: Orgs → acme-prod → Sandboxes.")
 

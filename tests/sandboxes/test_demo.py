@@ -16,6 +16,19 @@ def test_demo_team_has_a_production_org_with_two_sandboxes(world, sim):
     assert "Sandboxes" in out.getvalue()
 
 
+def test_make_run_starts_again_after_the_simulator_restarted(world, sim):
+    """A second `make run` meets a new, empty simulator: the stored tokens are unknown to it; seeding still works
+    and the demo production org is connected again (in place)."""
+    out = io.StringIO()
+    seed_demo_salesforce(team=world.team, owner=world.owner, simulator_url=sim.base_url, stdout=out)
+    first = OrgConnection.objects.get(team=world.team, username="admin@acme.example")
+    sim.reset()  # what a restarted simulator looks like
+    seed_demo_salesforce(team=world.team, owner=world.owner, simulator_url=sim.base_url, stdout=out)
+    again = OrgConnection.objects.get(team=world.team, username="admin@acme.example")
+    assert again.pk == first.pk and again.status == "connected"
+    assert sorted(Sandbox.objects.filter(production=again).values_list("name", flat=True)) == ["dev", "qa"]
+
+
 def test_demo_team_has_an_example_ci_policy_that_exchanges(world, sim, client, settings):
     """make run's fake issuer is trusted as GitHub Actions; its default job token reaches the demo production org."""
     from oidcsim.testing import start_issuer

@@ -46,6 +46,7 @@ from portal.accounts.models import ApiToken, AuditEvent, Membership, Notice
 from portal.accounts.services import ServiceError, audit_record
 from portal.accounts.tokens import api_token_create_for_ci
 from portal.lib.cache import count_hit
+from portal.lib.ratelimit import rate_limit_hit
 
 log = logging.getLogger(__name__)
 Kind = AuditEvent.Kind
@@ -458,13 +459,6 @@ def _failures(ip: str | None) -> int:
     return int(cache.get(f"oidc:fail-ip:{ip}:{int(time.time() // 60)}") or 0)
 
 
-def _rate(key: str, limit: int) -> int | None:
-    window = int(time.time() // 60)
-    if count_hit(f"oidc:{key}:{window}", 65) > limit:
-        return max(1, 60 - int(time.time() % 60))
-    return None
-
-
 def verify(subject_token: str) -> Verified:
     """Steps 1–5 of the verification order; ExchangeError on the first failure."""
     if not subject_token or len(subject_token.encode()) > MAX_TOKEN_BYTES:
@@ -583,7 +577,7 @@ def exchange(*, grant_type: str, subject_token: str, subject_token_type: str, re
         for key, limit in ((f"subject:{claims.get('iss')}:{claims.get('sub')}",
                             settings.PORTAL_OIDC_EXCHANGES_PER_SUBJECT_PER_MINUTE),
                            (f"policy:{policy.pk}", settings.PORTAL_OIDC_EXCHANGES_PER_POLICY_PER_MINUTE)):
-            wait = _rate(key, limit)
+            wait = rate_limit_hit(f"oidc:{key}", limit=limit)
             if wait:
                 raise ExchangeError("slow_down", f"rate limit {key.split(':')[0]}", status=429, retry_after=wait,
                                     policy=(f"oidc-{key.split(':')[0]}", limit))

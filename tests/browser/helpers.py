@@ -29,6 +29,15 @@ def totp(secret: str, *, at: float | None = None, period: int = 30, digits: int 
     return str(value).zfill(digits)
 
 
+def fresh_totp(secret: str, *, period: int = 30, margin: float = 2.0) -> str:
+    """A code that stays valid for at least `margin` seconds: near the end of a period, wait for the next one, so
+    the code the browser submits is not already stale when the server checks it (allauth allows no clock skew)."""
+    left = period - (time.time() % period)
+    if left < margin:
+        time.sleep(left + 0.05)
+    return totp(secret, period=period)
+
+
 def submit(page, label: str | None = None) -> None:
     """Click the main form's submit button (the navigation bar has forms too)."""
     if label:

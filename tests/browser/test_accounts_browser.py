@@ -3,9 +3,10 @@
 import time
 
 import pytest
+from allauth.mfa.models import Authenticator
 
 from portal.accounts.models import Membership
-from tests.browser.helpers import last_link, submit, totp
+from tests.browser.helpers import fresh_totp, last_link, submit
 from tests.conftest import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -84,10 +85,12 @@ def test_enrol_totp_then_log_in_with_a_code(page, settings):
         submit(page, "Confirm")
         page.wait_for_url("**/accounts/2fa/totp/activate/")
     secret = page.input_value("#authenticator_secret")
-    page.fill("input[name=code]", totp(secret, period=5))
+    page.fill("input[name=code]", fresh_totp(secret, period=5))
     submit(page, "Activate")
-    page.wait_for_url("**/2fa/**")
+    # Leave the activation page (a rejected code would render it again, and "**/2fa/**" matches it too).
+    page.wait_for_url(lambda url: "/2fa/" in url and not url.endswith("/totp/activate/"))
     enrolled_at = time.time()
+    assert Authenticator.objects.filter(user__email="tom@example.com", type=Authenticator.Type.TOTP).exists()
 
     page.goto("/")
     page.click("#user-menu")
@@ -100,7 +103,7 @@ def test_enrol_totp_then_log_in_with_a_code(page, settings):
     page.wait_for_url("**/accounts/2fa/authenticate/")
     # A code is single use: wait for the next period before logging in with a fresh one.
     time.sleep(max(0.0, 5 - (enrolled_at % 5)) + 0.2)
-    page.fill("input[name=code]", totp(secret, period=5))
+    page.fill("input[name=code]", fresh_totp(secret, period=5))
     submit(page)
     page.wait_for_url("**/teams/")
     assert page.locator("#user-menu").inner_text() == "tom@example.com"

@@ -343,6 +343,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount",
     "allauth.mfa",
     "allauth.usersessions",
+    "csp",  # its system checks (settings in the django-csp 4 format)
     "portal.accounts",
     "orgs",
 ]
@@ -362,7 +363,28 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
+    # Content-Security-Policy (django-csp + the Salesforce hosts in form-action); after the API shortcut, so the
+    # REST API's hot path never builds a policy.
+    "orgs.csp.PortalCSPMiddleware",
 ]
+
+# The site's Content-Security-Policy: nothing inline (no <script> without src, no on*= handlers, no style=
+# attributes: tests/test_csp.py), everything from the portal itself. form-action also gets Salesforce's hosts
+# (orgs/csp.py); the pages that show a secret use portal.lib.csp.STRICT_POLICY (secret_page) instead.
+# data: images: Bootstrap's icons and the TOTP QR code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"

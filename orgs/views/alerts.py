@@ -13,6 +13,7 @@ from orgs.models import AlertChannel, AlertDelivery
 from orgs.services import alerts
 from portal.accounts.reauth import recent_authentication_required
 from portal.accounts.services import ServiceError
+from portal.lib.csp import secret_page
 from portal.lib.http import client_ip
 
 
@@ -25,6 +26,7 @@ def _page(request, membership, *, status=200, error=None, secret=None, created=N
         "error": error, "secret": secret, "created": created, "form": request.POST if error else {}}, status=status)
 
 
+@secret_page
 @login_required
 @sensitive_post_parameters("url")
 @recent_authentication_required

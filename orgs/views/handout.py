@@ -21,6 +21,7 @@ from orgs import access
 from orgs.models import OrgAlias
 from orgs.services import handout
 from portal.accounts.reauth import recent_authentication_required
+from portal.lib.csp import STRICT_POLICY, origin_of, secret_page
 from portal.lib.http import client_ip
 
 
@@ -56,6 +57,7 @@ def _private(response):
     return response
 
 
+@secret_page
 @sensitive_variables()
 @login_required
 @require_POST
@@ -85,9 +87,13 @@ def org_open(request, team, connection):
         url = handout.frontdoor_single_use_url(handed_out=issued)
     except handout.HandOutError as exc:
         if settings.PORTAL_FRONTDOOR_FORM_FALLBACK:
-            return _private(render(request, "api/org_open.html", {
-                "connection": connection, "frontdoor": issued.instance_url.rstrip("/") + "/secur/frontdoor.jsp",
-                "issued": issued}))
+            frontdoor = issued.instance_url.rstrip("/") + "/secur/frontdoor.jsp"
+            response = render(request, "api/org_open.html", {
+                "connection": connection, "frontdoor": frontdoor, "issued": issued})
+            # the page carries the access token: the strict policy, whose form-action must allow the frontdoor
+            response._csp_config = STRICT_POLICY
+            response._csp_update = {"form-action": [origin_of(frontdoor)]}
+            return _private(response)
         return _private(render(request, "api/org_open_error.html", {
             "membership": membership, "team": membership.team, "connection": connection, "error": str(exc)},
             status=exc.status))

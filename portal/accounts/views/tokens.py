@@ -20,6 +20,7 @@ from portal.accounts.access import TeamAction
 from portal.accounts.models import ApiToken
 from portal.accounts.reauth import recent_authentication_required
 from portal.accounts.services import ServiceError
+from portal.lib.csp import secret_page
 from portal.lib.http import client_ip
 
 EXPIRY_DAYS = (7, 30, 90, 180, 365)
@@ -66,6 +67,7 @@ def _page(request, membership, form, status=200):
     }, status=status)
 
 
+@secret_page
 @sensitive_variables()
 @login_required
 @never_cache

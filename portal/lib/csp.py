@@ -1,6 +1,9 @@
 """The pages that show a secret (an org's access token, a new API token, a webhook's signing secret): `secret_page`
 serves a view under the strict Content-Security-Policy below instead of the site policy
-(settings.CONTENT_SECURITY_POLICY), with `Cache-Control: no-store` and `Referrer-Policy: no-referrer`.
+(settings.CONTENT_SECURITY_POLICY), with `Cache-Control: no-store` and, unless the view chose one,
+`Referrer-Policy: same-origin`. Not `no-referrer` by default: under it Chromium sends `Origin: null` with the
+page's own form posts, which Django's CSRF check refuses (the token list and alert channel pages post back to
+themselves). The referrer never leaves the portal either way, and these pages' URLs hold no secret.
 
 Nothing may load from anywhere but the portal, nothing may be fetched (connect-src 'none'), forms post only to the
 portal. Images keep `data:` because Bootstrap's stylesheet draws its icons (close button, select arrow, navbar
@@ -28,14 +31,16 @@ STRICT_POLICY = {
 
 
 def secret_page(view):
-    """Every answer of `view` (the page, a redirect, an error) under STRICT_POLICY, never cached, no referrer."""
+    """Every answer of `view` (the page, a redirect, an error) under STRICT_POLICY, never cached, no referrer
+    outside the portal."""
     strict = csp(STRICT_POLICY)(view)
 
     @wraps(view)
     def wrapped(request, *args, **kwargs):
         response = strict(request, *args, **kwargs)
         add_never_cache_headers(response)
-        response["Referrer-Policy"] = "no-referrer"
+        if "Referrer-Policy" not in response:
+            response["Referrer-Policy"] = "same-origin"
         return response
 
     return wrapped

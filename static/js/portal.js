@@ -5,6 +5,7 @@
 //   select[data-option-type-target=id] copies the chosen option's data-type into that hidden field
 //   [data-poll-url]                    polls a JSON status every 3 s; reloads once its state is no longer "pending"
 //   form[data-autosubmit]              submits itself on load (the frontdoor form fallback)
+//   .table-responsive                  focusable (tabindex=0) while it scrolls, so keyboards can scroll it
 (function () {
   "use strict";
 
@@ -54,6 +55,14 @@
       }, 3000);
     })();
   });
+
+  function focusableScrollers() {
+    document.querySelectorAll(".table-responsive").forEach(function (box) {
+      if (box.scrollWidth > box.clientWidth || box.scrollHeight > box.clientHeight) { box.setAttribute("tabindex", "0"); } else { box.removeAttribute("tabindex"); }
+    });
+  }
+  focusableScrollers();
+  window.addEventListener("resize", focusableScrollers);
 
   document.querySelectorAll("form[data-autosubmit]").forEach(function (form) { form.submit(); });
 })();

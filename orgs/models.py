@@ -459,7 +459,7 @@ class ScratchOrg(models.Model):
     def awaiting_connection(self) -> bool:
         """Created through the portal, Active at the hub, not yet authorized (the poll is about to connect it)."""
         return (self.status == "Active" and self.requested_by_id is not None and self.connection_id is None
-                and self.deleted_at is None and not self.error_code)
+                and self.deleted_at is None and not self.error_code and not self.delete_state)
 
 
 class Sandbox(models.Model):

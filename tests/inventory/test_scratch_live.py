@@ -320,3 +320,28 @@ def test_a_redelivered_delete_task_does_nothing(world, active, django_capture_on
 
     assert scratch_org_delete_run(scratch_id=active.pk) == ""  # not marked "deleting": nothing to do
     assert scratch_org_delete_run(scratch_id=999999) == ""
+
+
+def test_htmx_is_vendored_loaded_and_configured_for_a_strict_csp(world, client, row):
+    """htmx 2.0.x is served from static/vendor (no CDN), with its licence; every page loads it with eval, inline
+    indicator styles and script tags in swapped content turned off; the API shortcut runs before django-htmx."""
+    import json
+    import re
+    from pathlib import Path
+
+    from django.conf import settings
+
+    vendor = Path(settings.BASE_DIR) / "static" / "vendor" / "htmx"
+    assert re.search(r'version:"2\.0\.\d+"', (vendor / "htmx.min.js").read_text())
+    assert "Zero-Clause BSD" in (vendor / "LICENSE").read_text()
+    client.force_login(world.owner)
+    page = client.get(page_url(world, row)).content.decode()
+    assert re.search(r'<script src="[^"]*/vendor/htmx/htmx\.min[^"]*\.js"></script>', page)
+    config = json.loads(re.search(r"<meta name=\"htmx-config\" content='([^']+)'>", page).group(1))
+    assert config["allowEval"] is False and config["includeIndicatorStyles"] is False
+    assert config["allowScriptTags"] is False
+    assert " style=" not in page.split("<body", 1)[1].split("</main>")[0].split('id="job-announcer"', 1)[1]
+    assert "hx-on" not in page
+    middleware = settings.MIDDLEWARE
+    assert middleware.index("django_htmx.middleware.HtmxMiddleware") > middleware.index(
+        "orgs.api.middleware.ApiShortcutMiddleware")

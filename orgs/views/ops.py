@@ -125,7 +125,7 @@ def scratch_org_create(request, team, connection):
                   status=400 if form.is_bound and form.errors else 200)
 
 
-def _row_context(request, membership, scratch, hub_access, *, in_hub: bool) -> dict:
+def _row_context(membership, scratch, hub_access, *, in_hub: bool) -> dict:
     today = timezone.now().date()
     scratch.can_delete = access.can_delete_scratch_org(membership, scratch, hub_access)
     scratch.connection_visible = access.scratch_connection_visible(membership, scratch)
@@ -138,7 +138,7 @@ def _row_context(request, membership, scratch, hub_access, *, in_hub: bool) -> d
 def scratch_org_page(request, team, scratch_org):
     """One scratch org and its job (creation, deletion) live: where the requester lands after "Create"."""
     membership, target, hub_access = access.scratch_org_for_user(request.user, team, scratch_org)
-    context = _row_context(request, membership, target, hub_access, in_hub=True)
+    context = _row_context(membership, target, hub_access, in_hub=True)
     return render(request, "ops/scratch_org.html", {**context, "scratch": target})
 
 
@@ -150,7 +150,7 @@ def scratch_org_status(request, team, scratch_org):
     if not request.htmx:
         return scratch_org_page(request, team, scratch_org)
     membership, target, hub_access = access.scratch_org_for_user(request.user, team, scratch_org)
-    context = _row_context(request, membership, target, hub_access, in_hub=request.GET.get("in") == "hub")
+    context = _row_context(membership, target, hub_access, in_hub=request.GET.get("in") == "hub")
     running = target.job_running or target.awaiting_connection
     response = render(request, "ops/_scratch_row.html", {**context, "announce": not running})
     response["Cache-Control"] = "no-store"
@@ -162,7 +162,7 @@ def scratch_org_status(request, team, scratch_org):
 def _row(request, membership, target):
     hub_access = access.connection_level(membership, target.dev_hub)
     return render(request, "ops/_scratch_row.html",
-                  _row_context(request, membership, target, hub_access, in_hub=request.GET.get("in") == "hub"))
+                  _row_context(membership, target, hub_access, in_hub=request.GET.get("in") == "hub"))
 
 
 @login_required

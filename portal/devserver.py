@@ -47,6 +47,7 @@ def main() -> int:
     _manage(env, "ensure_dev_keyring")
     env["PORTAL_ENCRYPTION_KEYS_FILE"] = str(RUN_DIR / "encryption-keys")
     _manage(env, "migrate", "--noinput", "-v", "0")
+    _manage(env, "build_cli", "-v", "0")  # the /cli/orgportal download and its completions (build/cli)
 
     sim_url = f"http://127.0.0.1:{env['SFSIM_PORT']}"
     commands = {

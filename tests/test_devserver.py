@@ -1,6 +1,6 @@
 """`make run` reloads like runserver (issue 19, item 12): on a copy of the checkout, on free ports, a template edit
-restarts the web process only, a .py edit restarts the web, the worker and beat (never the simulators), and Ctrl-C
-ends every child. The copy's process groups are always killed at the end."""
+restarts the web process only, a .py edit restarts the web, the worker and beat (never the simulators), a bad edit
+leaves make run waiting for the fix, and Ctrl-C ends every child. The copy's process groups are always killed at the end."""
 
 import os
 import re
@@ -115,6 +115,14 @@ def test_make_run_reloads_the_web_on_edits_and_restarts_the_worker_on_code_edits
         assert after_py["sfsim"] == first["sfsim"] and after_py["oidcsim"] == first["oidcsim"]  # never restarted
         wait_for(lambda: not any(alive(p) for p in (first["worker"][0], first["beat"][0], first["web"][0])), 20,
                  "the replaced processes ended", log)
+
+        # A bad edit: the web process dies, make run keeps watching; the fix brings it back.
+        good = health.read_text()
+        health.write_text(good + "\nthis is not python\n")
+        wait_for(lambda: "web exited with status" in log.read_text(errors="replace"), 60, "the web crashed", log)
+        assert server.poll() is None and alive(first["sfsim"][0])
+        health.write_text(good.replace('"edited": "yes"', '"edited": "again"'))
+        wait_for(lambda: '"again"' in get(f"{base}/healthz"), 90, "the fixed code served", log)
 
         # Ctrl-C: the supervisor and every child end.
         server.send_signal(signal.SIGINT)

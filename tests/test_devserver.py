@@ -1,6 +1,7 @@
 """`make run` reloads like runserver (issue 19, item 12): on a copy of the checkout, on free ports, a template edit
 restarts the web process only, a .py edit restarts the web, the worker and beat (never the simulators), a bad edit
-leaves make run waiting for the fix, and Ctrl-C ends every child. The copy's process groups are always killed at the end."""
+leaves make run waiting for the fix, and Ctrl-C ends every child. The copy's process groups are always killed at
+the end."""
 
 import os
 import re

@@ -414,6 +414,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The `orgportal` download and its shell completions, built ahead of time by `manage.py build_cli` (the image
+# build, make run); /cli/orgportal serves them and answers 503 when they are missing.
+PORTAL_CLI_DIR = Path(_env("PORTAL_CLI_DIR", "") or BASE_DIR / "build" / "cli")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -30,9 +30,9 @@ def policy(response) -> dict[str, list[str]]:
     return {name: values for name, *values in (part.split() for part in header.split(";") if part.strip())}
 
 
-def assert_private(response, referrer="no-referrer"):
-    """Never cached; no referrer (`same-origin` on pages that post forms back to themselves, see portal/lib/csp.py)."""
-    assert "no-store" in response["Cache-Control"] and response["Referrer-Policy"] == referrer
+def assert_private(response):
+    """Never cached; no referrer outside the portal (`same-origin`, not `no-referrer`: see portal/lib/csp.py)."""
+    assert "no-store" in response["Cache-Control"] and response["Referrer-Policy"] == "same-origin"
 
 
 def test_an_ordinary_page_has_the_site_policy_with_salesforce_hosts_in_form_action(client, settings, db):
@@ -82,7 +82,7 @@ def test_a_new_api_token_page_is_strict(client, world):
     url = reverse("accounts:token_list", args=[world.team.code])
     form_page = client.get(url)
     assert policy(form_page) == STRICT
-    assert_private(form_page, "same-origin")
+    assert_private(form_page)
     response = client.post(url, {"name": "laptop", "kind": "personal", "expires": "30"})
     assert response.status_code == 200 and 'id="token-value"' in response.content.decode()
     assert policy(response) == STRICT
@@ -93,7 +93,7 @@ def test_the_alert_channels_page_which_shows_a_signing_secret_once_is_strict(cli
     client.force_login(world.owner)
     response = client.get(reverse("orgs:alert_channels", args=[world.team.code]))
     assert response.status_code == 200 and policy(response) == STRICT
-    assert_private(response, "same-origin")
+    assert_private(response)
 
 
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", re.I)

@@ -5,7 +5,9 @@ Each view: one access call (orgs.access) → one service call.
 `/services/oauth2/singleaccess`, what `sf org open` does since August 2025; docs/salesforce.md) and answers 303 to
 it: the browser never sees the access token. Only if Salesforce won't issue one and PORTAL_FRONTDOOR_FORM_FALLBACK is
 on does the page fall back to POSTing the token to `frontdoor.jsp` from an auto-submitting form (`sid` in the body,
-never in a URL). Every answer is `no-store` and `Referrer-Policy: no-referrer`.
+never in a URL). Every answer is `no-store` and `Referrer-Policy: same-origin` (no referrer leaves the portal; not
+`no-referrer`, under which Chromium sends `Origin: null` with the page's own forms, e.g. Sign out, and Django's
+CSRF check refuses them). The token pages use the strict CSP (portal.lib.csp.secret_page).
 """
 
 from django.conf import settings
@@ -53,7 +55,7 @@ def _failed(request, team, exc):
 
 def _private(response):
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 

@@ -1,9 +1,9 @@
 """The pages that show a secret (an org's access token, a new API token, a webhook's signing secret): `secret_page`
 serves a view under the strict Content-Security-Policy below instead of the site policy
-(settings.CONTENT_SECURITY_POLICY), with `Cache-Control: no-store` and, unless the view chose one,
-`Referrer-Policy: same-origin`. Not `no-referrer` by default: under it Chromium sends `Origin: null` with the
-page's own form posts, which Django's CSRF check refuses (the token list and alert channel pages post back to
-themselves). The referrer never leaves the portal either way, and these pages' URLs hold no secret.
+(settings.CONTENT_SECURITY_POLICY), with `Cache-Control: no-store` and `Referrer-Policy: same-origin`. Not
+`no-referrer`: under it Chromium sends `Origin: null` with the page's own form posts (the token and alert channel
+forms, Sign out, the team switcher), which Django's CSRF check refuses. No referrer leaves the portal either way,
+and these pages' URLs hold no secret.
 
 Nothing may load from anywhere but the portal, nothing may be fetched (connect-src 'none'), forms post only to the
 portal. Images keep `data:` because Bootstrap's stylesheet draws its icons (close button, select arrow, navbar
@@ -39,8 +39,7 @@ def secret_page(view):
     def wrapped(request, *args, **kwargs):
         response = strict(request, *args, **kwargs)
         add_never_cache_headers(response)
-        if "Referrer-Policy" not in response:
-            response["Referrer-Policy"] = "same-origin"
+        response["Referrer-Policy"] = "same-origin"
         return response
 
     return wrapped

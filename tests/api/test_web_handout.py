@@ -14,7 +14,7 @@ def test_get_access_token_shows_it_once_with_a_copy_button(client, world, orgs):
     client.force_login(world.member)
     response = client.post(reverse("orgs:token", args=[world.team.code, orgs.hub.code]))
     assert response.status_code == 200
-    assert "no-store" in response["Cache-Control"] and response["Referrer-Policy"] == "no-referrer"
+    assert "no-store" in response["Cache-Control"] and response["Referrer-Policy"] == "same-origin"
     page = response.content.decode()
     token = orgs.hub.reveal("access_token")
     assert f'value="{token}"' in page and 'id="copy-access-token"' in page
@@ -33,7 +33,7 @@ def test_open_in_salesforce_redirects_to_a_single_use_frontdoor_url(client, worl
     client.force_login(world.owner)
     response = client.post(reverse("orgs:open", args=[world.team.code, orgs.sandbox.code]))
     assert response.status_code == 303
-    assert "no-store" in response["Cache-Control"] and response["Referrer-Policy"] == "no-referrer"
+    assert "no-store" in response["Cache-Control"] and response["Referrer-Policy"] == "same-origin"
     location = response["Location"]
     token = orgs.sandbox.reveal("access_token")
     assert location.startswith(f"{sim.base_url}/secur/frontdoor.jsp?otp=")
@@ -53,7 +53,7 @@ def test_open_in_salesforce_without_fallback_shows_an_error_and_no_token(client,
     sim.configure(fail_rate=1.0, fail_mode="503", fail_paths=["/services/oauth2/singleaccess"])
     client.force_login(world.owner)
     response = client.post(reverse("orgs:open", args=[world.team.code, orgs.sandbox.code]))
-    assert response.status_code == 502 and response["Referrer-Policy"] == "no-referrer"
+    assert response.status_code == 502 and response["Referrer-Policy"] == "same-origin"
     page = response.content.decode()
     assert 'id="open-error"' in page and "single-use sign-in link" in page
     assert orgs.sandbox.reveal("access_token") not in page and 'name="sid"' not in page
@@ -64,7 +64,7 @@ def test_open_in_salesforce_falls_back_to_the_form_only_when_allowed(client, wor
     sim.configure(fail_rate=1.0, fail_mode="503", fail_paths=["/services/oauth2/singleaccess"])
     client.force_login(world.owner)
     response = client.post(reverse("orgs:open", args=[world.team.code, orgs.sandbox.code]))
-    assert response.status_code == 200 and response["Referrer-Policy"] == "no-referrer"
+    assert response.status_code == 200 and response["Referrer-Policy"] == "same-origin"
     page = response.content.decode()
     assert f'<form method="post" action="{sim.base_url}/secur/frontdoor.jsp"' in page
     assert f'name="sid" value="{orgs.sandbox.reveal("access_token")}"' in page

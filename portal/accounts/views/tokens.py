@@ -93,8 +93,7 @@ def token_list(request, team):
         "membership": membership, "team": membership.team, "token": token, "plaintext": plaintext,
         "api_url": request.build_absolute_uri("/api/v1/"), "base_url": request.build_absolute_uri("/"),
     })
-    response["Referrer-Policy"] = "no-referrer"
-    return response
+    return response  # secret_page: strict CSP, no-store, Referrer-Policy: same-origin
 
 
 @login_required

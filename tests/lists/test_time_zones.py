@@ -175,3 +175,18 @@ def test_the_zone_middleware_runs_after_authentication_and_never_for_the_api(set
     mine = order.index("portal.accounts.middleware.UserTimezoneMiddleware")
     assert mine > order.index("django.contrib.auth.middleware.AuthenticationMiddleware")
     assert mine > order.index("orgs.api.middleware.ApiShortcutMiddleware")  # /api/v1/ is answered before it
+
+
+def test_audit_date_filters_use_the_viewers_days_and_the_csv_stays_in_utc(client, world):
+    late = datetime(2026, 1, 15, 23, 30, tzinfo=UTC)  # already 16 January in Berlin
+    AuditEvent.objects.create(team=world.team, kind="org.renamed", subject="late-night", created_at=late)
+    url = reverse("accounts:audit_log", args=[world.team.code])
+    query = {"date_from": "2026-01-16", "date_to": "2026-01-16"}
+    client.force_login(world.admin)  # UTC
+    assert "late-night" not in client.get(url, query).content.decode()
+    set_zone(world.owner, "Europe/Berlin")
+    client.force_login(world.owner)
+    assert "late-night" in client.get(url, query).content.decode()
+    response = client.get(url, {**query, "format": "csv"})
+    body = (b"".join(response.streaming_content) if response.streaming else response.content).decode()
+    assert "2026-01-15 23:30:00" in body and "late-night" in body

@@ -25,7 +25,12 @@ from orgs.services.refresh import (
     connection_refresh,
     connections_refresh_batch,
 )
-from orgs.services.revocation import RevocationPendingError, connection_tokens_revoke, pending_revocation_retry
+from orgs.services.revocation import (
+    RevocationPendingError,
+    connection_tokens_revoke,
+    pending_revocation_retry,
+    pending_revocations_sweep,
+)
 from orgs.services.sandboxes import sandbox_poll, sandbox_requests_resume, sandbox_sync
 from orgs.services.scratch import PENDING, scratch_org_poll
 from orgs.services.sweeps import connections_refresh_sweep, inventory_sweep, sandboxes_sweep
@@ -139,6 +144,12 @@ def connection_tokens_revoke_task(self, connection_id: int, reason: str, since: 
 def pending_revocation_task(self, revocation_id: int) -> None:
     """Retry revoking one stashed token (a disconnected org's) at Salesforce; the row holds the sealed token."""
     pending_revocation_retry(revocation_id=revocation_id, last_attempt=self.request.retries >= self.max_retries)
+
+
+@shared_task(acks_late=True, expires=900)
+def pending_revocations_sweep_task() -> int:
+    """Beat: retry revocations whose task was lost (orgs.services.revocation.pending_revocations_sweep)."""
+    return pending_revocations_sweep()
 
 
 @shared_task(acks_late=True, expires=900)

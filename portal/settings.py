@@ -267,6 +267,13 @@ try:
     PORTAL_TRUSTED_PROXIES = _parse_networks("PORTAL_TRUSTED_PROXIES", _env_list("PORTAL_TRUSTED_PROXIES"))
     # Revoking tokens at Salesforce after an access change or a disconnect: retries while it is unreachable.
     PORTAL_REVOCATION_MAX_RETRIES = _env_int("PORTAL_REVOCATION_MAX_RETRIES", 8)
+    # Revocations whose task was lost: a beat sweep every PORTAL_REVOCATION_SWEEP_EVERY seconds tries rows older than
+    # PORTAL_REVOCATION_SWEEP_AFTER (longer than the tasks' retry window), at most PORTAL_REVOCATION_SWEEP_BATCH a
+    # run; a row older than PORTAL_REVOCATION_MAX_AGE gets its last attempt (then failed: revoke it in Setup).
+    PORTAL_REVOCATION_SWEEP_EVERY = _env_int("PORTAL_REVOCATION_SWEEP_EVERY", 900)
+    PORTAL_REVOCATION_SWEEP_AFTER = _env_int("PORTAL_REVOCATION_SWEEP_AFTER", 3600)
+    PORTAL_REVOCATION_SWEEP_BATCH = _env_int("PORTAL_REVOCATION_SWEEP_BATCH", 100)
+    PORTAL_REVOCATION_MAX_AGE = _env_int("PORTAL_REVOCATION_MAX_AGE", 7 * 86400)
     # "Open in Salesforce": fall back to posting the access token to frontdoor.jsp when a single-use URL can't be had.
     PORTAL_FRONTDOOR_FORM_FALLBACK = _env_bool("PORTAL_FRONTDOOR_FORM_FALLBACK", False)
     # PostgreSQL unreachable: pages and the API answer 503 with this Retry-After (seconds) instead of a 500.
@@ -570,6 +577,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orgs.tasks.access_requests_sweep_task",
         "schedule": float(PORTAL_ACCESS_SWEEP_EVERY),
         "options": {"expires": float(PORTAL_ACCESS_SWEEP_EVERY)},
+    },
+    "pending-revocations-sweep": {
+        "task": "orgs.tasks.pending_revocations_sweep_task",
+        "schedule": float(PORTAL_REVOCATION_SWEEP_EVERY),
+        "options": {"expires": float(PORTAL_REVOCATION_SWEEP_EVERY)},
     },
     "purge-expired-invitations": {
         "task": "portal.accounts.tasks.invitations_purge_expired_task",

@@ -22,6 +22,12 @@ Disconnecting (`connection_disconnect_revoke`): the connection is deleted at onc
 connection, its access tokens) goes into a `PendingRevocation` row in the same transaction, a first revoke is tried
 right away so the page can say what happened, and a transient failure is retried by `pending_revocation_task`.
 The outcome is audited as `org.token_revoked`. Tokens never appear in task arguments, the broker or the audit log.
+
+Lost retries (`pending_revocations_sweep`, beat): a row still here after the tasks' retry window
+(`PORTAL_REVOCATION_SWEEP_AFTER`) lost its task (broker down, worker killed, or an access-change row whose
+connection was disconnected meanwhile, which the connection's task no longer finds). The sweep tries each such row
+again; once a row is older than `PORTAL_REVOCATION_MAX_AGE` its attempt is the last one (outcome failed, the sealed
+token dropped, the audit entry says to revoke it in Setup).
 """
 
 from __future__ import annotations
@@ -30,8 +36,11 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from orgs import salesforce
 from orgs.access import token_holders
@@ -252,6 +261,23 @@ def pending_revocation_retry(*, revocation_id: int, last_attempt: bool = False) 
     if outcome == PENDING:
         raise RevocationPendingError(error or "Salesforce could not be reached to revoke a token.")
     return outcome
+
+
+def pending_revocations_sweep() -> int:
+    """Beat: one more attempt for every pending row older than the retry window (its task was lost); the last one
+    for rows older than PORTAL_REVOCATION_MAX_AGE. At most PORTAL_REVOCATION_SWEEP_BATCH rows a run, oldest first.
+    Returns how many rows were tried."""
+    now = timezone.now()
+    give_up_before = now - timedelta(seconds=settings.PORTAL_REVOCATION_MAX_AGE)
+    rows = list(PendingRevocation.objects.filter(
+        created_at__lt=now - timedelta(seconds=settings.PORTAL_REVOCATION_SWEEP_AFTER))
+        .order_by("created_at").values_list("pk", "created_at")[:settings.PORTAL_REVOCATION_SWEEP_BATCH])
+    for pk, created_at in rows:
+        try:
+            pending_revocation_retry(revocation_id=pk, last_attempt=created_at < give_up_before)
+        except RevocationPendingError:
+            continue  # still unreachable: audited pending-retry, tried again next sweep
+    return len(rows)
 
 
 def _audit_disconnect(*, team, username: str, org_id: str, actor, ip, outcome: str, error: str) -> None:

@@ -284,3 +284,76 @@ def test_without_a_broker_the_revocation_runs_in_the_request(client, world, orgs
     with django_capture_on_commit_callbacks(execute=True):
         grant_remove(actor=Membership.objects.get(user=world.owner), grant=given)
     assert not works(orgs.sandbox, token)
+
+
+def _age(seconds: int) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+    PendingRevocation.objects.update(created_at=timezone.now() - timedelta(seconds=seconds))
+
+
+def test_a_revocation_whose_task_was_lost_is_swept_up(client, world, orgs, erin, make_token, sim, settings):
+    """The first attempt found Salesforce down and its retry message was lost (broker down, worker killed): the
+    sealed token waits in a row nobody retries. The beat sweep retries rows older than the retry window."""
+    from orgs.services.revocation import RevocationPendingError, connection_tokens_revoke
+    from orgs.tasks import pending_revocations_sweep_task
+
+    assert settings.CELERY_BEAT_SCHEDULE["pending-revocations-sweep"]["task"] == pending_revocations_sweep_task.name
+    grant(orgs.sandbox, level=Grant.Level.TARGET, member=erin)
+    token = hand_out(client, make_token(erin))
+    sim.configure(fail_rate=1.0, fail_mode="503", fail_paths=["/services/oauth2/revoke"])
+    with pytest.raises(RevocationPendingError):
+        connection_tokens_revoke(connection_id=orgs.sandbox.pk, reason="member removed")
+    sim.configure(fail_rate=0.0)
+
+    assert pending_revocations_sweep_task.apply().get() == 0  # young rows belong to their task's retries
+    assert PendingRevocation.objects.count() == 1 and works(orgs.sandbox, token)
+
+    _age(settings.PORTAL_REVOCATION_SWEEP_AFTER + 60)
+    assert pending_revocations_sweep_task.apply().get() == 1
+    assert not PendingRevocation.objects.exists() and not works(orgs.sandbox, token)
+    assert _events()[-1].data["outcome"] == "revoked" and token not in str(_events()[-1].data)
+
+
+def test_an_access_change_revocation_outlives_a_disconnect(client, world, orgs, erin, make_token, sim,
+                                                            django_capture_on_commit_callbacks):
+    """The connection's task finds no connection after a disconnect and stops; the sweep still revokes the access
+    token stashed for the access change (it no longer needs the connection)."""
+    from orgs.services.revocation import RevocationPendingError, connection_tokens_revoke, pending_revocations_sweep
+    from orgs.tasks import connection_tokens_revoke_task
+
+    grant(orgs.sandbox, level=Grant.Level.TARGET, member=erin)
+    token = hand_out(client, make_token(erin))
+    sim.configure(fail_rate=1.0, fail_mode="503", fail_paths=["/services/oauth2/revoke"])
+    with pytest.raises(RevocationPendingError):
+        connection_tokens_revoke(connection_id=orgs.sandbox.pk, reason="member removed")
+    row = PendingRevocation.objects.get()
+    OrgConnection.objects.filter(pk=orgs.sandbox.pk).delete()  # gone (as after a disconnect) before the retry
+    sim.configure(fail_rate=0.0)
+    connection_tokens_revoke_task.apply(args=(orgs.sandbox.pk, "member removed", None))
+    assert PendingRevocation.objects.filter(pk=row.pk).exists()  # the connection's task can't reach it any more
+
+    _age(3 * 3600)
+    assert pending_revocations_sweep() == 1
+    assert not PendingRevocation.objects.exists() and not works(orgs.sandbox, token)
+
+
+def test_the_sweep_gives_up_after_the_maximum_age(client, world, orgs, erin, make_token, sim, settings):
+    from orgs.services.revocation import RevocationPendingError, connection_tokens_revoke, pending_revocations_sweep
+
+    grant(orgs.sandbox, level=Grant.Level.TARGET, member=erin)
+    token = hand_out(client, make_token(erin))
+    sim.configure(fail_rate=1.0, fail_mode="503", fail_paths=["/services/oauth2/revoke"])
+    with pytest.raises(RevocationPendingError):
+        connection_tokens_revoke(connection_id=orgs.sandbox.pk, reason="member removed")
+
+    _age(settings.PORTAL_REVOCATION_SWEEP_AFTER + 60)
+    assert pending_revocations_sweep() == 1  # still down: pending, tried again next time
+    assert PendingRevocation.objects.get().attempts == 2 and _events()[-1].data["outcome"] == "pending-retry"
+
+    _age(settings.PORTAL_REVOCATION_MAX_AGE + 60)
+    assert pending_revocations_sweep() == 1
+    last = _events()[-1]
+    assert last.data["outcome"] == "failed" and not PendingRevocation.objects.exists()
+    assert token not in str(last.data)

@@ -23,7 +23,7 @@ def test_filter_search_and_page_without_javascript(browser, live_server, world, 
 
     page.goto(f"/teams/{world.team.code}/orgs/")
     assert page.locator("#orgs tbody tr[data-alias]").count() == 2
-    page.locator("nav[aria-label='Org list pages']").get_by_role("link", name="Next").click()
+    page.locator("nav[aria-label='Pagination']").get_by_role("link", name="Next").click()
     assert page.locator("#orgs tbody tr[data-alias]").count() == 2
 
     page.select_option("#id_status", "connected")

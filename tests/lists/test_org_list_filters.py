@@ -110,7 +110,7 @@ def test_filters_are_kept_in_the_page_links(alice, world, settings):
     settings.PORTAL_PAGE_SIZE = 1
     rows, html = shown(alice, world, status="connected")
     assert len(rows) == 1
-    assert 'aria-label="Org list pages"' in html and 'aria-current="page"' in html
+    assert 'aria-label="Pagination"' in html and 'aria-current="page"' in html
     assert 'href="?status=connected&amp;page=2"' in html
     second, _ = shown(alice, world, status="connected", page="2")
     third, _ = shown(alice, world, status="connected", page="3")

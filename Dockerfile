@@ -24,6 +24,9 @@ COPY templates ./templates
 COPY static ./static
 # Hashed, compressed static files, served by WhiteNoise. No secrets are needed to collect them.
 RUN DEBUG=true PORTAL_STATIC_MANIFEST=true PORTAL_RUN_DIR=/tmp/build python manage.py collectstatic --noinput
+# The `orgportal` download (zipapp) and its shell completions, from clients/ (copied above), into /app/build/cli:
+# /cli/orgportal serves them as they are and never builds while answering.
+RUN DEBUG=true PORTAL_RUN_DIR=/tmp/build python manage.py build_cli
 
 USER 10001:10001
 EXPOSE 8000

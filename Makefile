@@ -36,4 +36,4 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .run staticfiles .pytest_cache
+	rm -rf $(VENV) .run staticfiles build .pytest_cache

@@ -360,6 +360,26 @@ def scratch_org_for_delete(user, team_code, scratch_code):
     return membership, scratch
 
 
+def scratch_org_for_user(user, team_code, scratch_code):
+    """(membership, scratch org, access on its Dev Hub): whoever can see the Dev Hub sees its scratch orgs and their
+    live status (404 otherwise, outsiders included)."""
+    membership = membership_for_user(user, team_code)
+    scratch = team_object(ScratchOrg, membership, scratch_code)
+    hub_access = connection_level(membership, scratch.dev_hub)
+    if hub_access is None:
+        raise Http404
+    return membership, scratch, hub_access
+
+
+def scratch_connection_visible(membership: Membership, scratch: ScratchOrg) -> bool:
+    """Whether the member may follow the link to the scratch org's portal connection (they can see it)."""
+    if scratch.connection_id is None:
+        return False
+    if scratch.connection.owner_id == membership.user_id:
+        return True
+    return connection_level(membership, scratch.connection) is not None
+
+
 def can_create_scratch_org(hub: OrgConnection, hub_access: Access | None) -> bool:
     """Anyone who may target a Dev Hub may create scratch orgs on it."""
     return hub.is_devhub and hub_access is not None and hub_access.can_target

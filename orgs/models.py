@@ -389,6 +389,14 @@ class Grant(models.Model):
         return f"service token {self.service_token.name}"
 
 
+# The portal's own ScratchOrg.error_code values, explained on the pages and in the notice (Salesforce's codes are shown
+# as they are).
+SCRATCH_ERRORS = {
+    "TIMEOUT": "The Dev Hub did not finish creating it in time; nothing was connected.",
+    "AUTHORIZATION_FAILED": "Salesforce created it, but the portal could not sign in to it (see the audit log).",
+}
+
+
 class ScratchOrg(models.Model):
     """One scratch org known to a connected Dev Hub (ScratchOrgInfo + ActiveScratchOrg), or being created."""
 
@@ -417,6 +425,13 @@ class ScratchOrg(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)  # vanished from the hub, or deleted
     last_seen_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # A deletion requested in the portal runs as a background job (orgs.tasks.scratch_org_delete_task): "deleting"
+    # until the Dev Hub answered, then the row is Deleted, or "failed" with Salesforce's reason in delete_error.
+    delete_state = models.CharField(max_length=10, blank=True, choices=[("", "None"), ("deleting", "Deleting"),
+                                                                        ("failed", "Failed")])
+    delete_error = models.CharField(max_length=500, blank=True)
+    delete_requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                            on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["expiration_date", "signup_username"]
@@ -426,6 +441,25 @@ class ScratchOrg(models.Model):
 
     def __str__(self) -> str:
         return self.signup_username or self.scratch_org_info_id
+
+    @property
+    def job_running(self) -> bool:
+        """A portal job is still under way on it: being created (New/Creating) or being deleted."""
+        if self.delete_state == "deleting":
+            return True
+        return self.status in ("New", "Creating") and self.deleted_at is None and not self.error_code
+
+    @property
+    def error_message(self) -> str:
+        """What the error code means, for people (the portal's own codes, and the ones Salesforce documents)."""
+        return SCRATCH_ERRORS.get(self.error_code, f"Salesforce reported error code {self.error_code}; the Dev Hub's "
+                                                   "ScratchOrgInfo record has the details." if self.error_code else "")
+
+    @property
+    def awaiting_connection(self) -> bool:
+        """Created through the portal, Active at the hub, not yet authorized (the poll is about to connect it)."""
+        return (self.status == "Active" and self.requested_by_id is not None and self.connection_id is None
+                and self.deleted_at is None and not self.error_code and not self.delete_state)
 
 
 class Sandbox(models.Model):

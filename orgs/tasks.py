@@ -32,7 +32,7 @@ from orgs.services.revocation import (
     pending_revocations_sweep,
 )
 from orgs.services.sandboxes import sandbox_poll, sandbox_requests_resume, sandbox_sync
-from orgs.services.scratch import PENDING, scratch_org_poll
+from orgs.services.scratch import PENDING, DeleteRetry, scratch_org_delete_run, scratch_org_poll
 from orgs.services.sweeps import connections_refresh_sweep, inventory_sweep, sandboxes_sweep
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,15 @@ def scratch_org_poll_task(self, scratch_id: int) -> None:
         return  # the Dev Hub needs reconnecting, or the key is unavailable; recorded by the service
     if status in PENDING:
         raise self.retry(countdown=min(2 ** min(self.request.retries + 1, 5), 30))
+
+
+@shared_task(bind=True, autoretry_for=(DeleteRetry, OperationalError),
+             retry_backoff=settings.PORTAL_SCRATCH_DELETE_RETRY_BACKOFF, retry_backoff_max=600, retry_jitter=True,
+             max_retries=settings.PORTAL_SCRATCH_DELETE_MAX_RETRIES, acks_late=True)
+def scratch_org_delete_task(self, scratch_id: int) -> str:
+    """Delete a scratch org the web page marked "deleting". Salesforce unavailable: retried with backoff (10 s, 20 s,
+    … capped, jittered); the last attempt, or a refusal, records the failure on the row (and emails the requester)."""
+    return scratch_org_delete_run(scratch_id=scratch_id, last_attempt=self.request.retries >= self.max_retries)
 
 
 @shared_task(**REVOKE_RETRY)

@@ -1,56 +1,33 @@
-"""The single-file `orgportal` download: GET /cli/orgportal (public, no sign-in).
+"""The single-file `orgportal` download: GET /cli/orgportal and /cli/completions/<shell> (public, no sign-in).
 
-The CLI lives in clients/orgportal (its own package, standard library only). On the first request a process builds a
-zipapp from clients/orgportal/src with `zipapp` (the interpreter line `/usr/bin/env python3`), then generates the
-bash/zsh/fish completions by running `python -m orgportal.completions SHELL` against that very archive, and keeps
-all four in memory: `curl -o orgportal <portal>/cli/orgportal && python3 orgportal --version`.
+The files are built ahead of time by `manage.py build_cli` (portal/lib/clibuild.py; the image build, `make run` and
+the test session run it) into PORTAL_CLI_DIR; these views only read them. Not built: a 503 that says how to build,
+never a build while answering: `curl -o orgportal <portal>/cli/orgportal && python3 orgportal --version`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import threading
-import zipapp
 from pathlib import Path
 
 from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.views.decorators.http import require_GET
 
-SOURCE = Path(settings.BASE_DIR) / "clients" / "orgportal" / "src"
-SHELLS = ("bash", "zsh", "fish")
-_built: dict[str, bytes] = {}
-_lock = threading.Lock()
+from portal.lib import clibuild
+
+NOT_BUILT = ("The orgportal download has not been built on this server: run `python manage.py build_cli` "
+             "(the image build does).\n")
 
 
-def build() -> dict[str, bytes]:
-    """{"orgportal": the zipapp, "bash"/"zsh"/"fish": completions}; built once per process."""
-    with _lock:
-        if _built:
-            return _built
-        with tempfile.TemporaryDirectory(prefix="orgportal-build-") as tmp:
-            staged = Path(tmp) / "src"
-            shutil.copytree(SOURCE, staged, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
-            archive = io.BytesIO()
-            zipapp.create_archive(staged, archive, interpreter="/usr/bin/env python3", main="orgportal.cli:main")
-            pyz = Path(tmp) / "orgportal.pyz"
-            pyz.write_bytes(archive.getvalue())
-            built = {"orgportal": archive.getvalue()}
-            for shell in SHELLS:
-                built[shell] = subprocess.run(  # noqa: S603 (our interpreter, our archive)
-                    [sys.executable, "-m", "orgportal.completions", shell], check=True, capture_output=True,
-                    timeout=60, env={"PYTHONPATH": str(pyz), "PATH": os.environ.get("PATH", "")}).stdout
-        _built.update(built)
-        return _built
-
-
-def _answer(body: bytes, content_type: str, filename: str) -> HttpResponse:
+def _answer(name: str, content_type: str, filename: str) -> HttpResponse:
+    path = Path(settings.PORTAL_CLI_DIR) / name
+    try:
+        body = path.read_bytes()
+    except FileNotFoundError:
+        response = HttpResponse(NOT_BUILT, status=503, content_type="text/plain; charset=utf-8")
+        response["Cache-Control"] = "no-store"
+        return response
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["ETag"] = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
@@ -60,11 +37,12 @@ def _answer(body: bytes, content_type: str, filename: str) -> HttpResponse:
 
 @require_GET
 def download(request):
-    return _answer(build()["orgportal"], "application/zip", "orgportal")
+    return _answer(clibuild.ZIPAPP, "application/zip", "orgportal")
 
 
 @require_GET
 def completions(request, shell):
-    if shell not in SHELLS:
+    if shell not in clibuild.SHELLS:
         raise Http404
-    return _answer(build()[shell], "text/plain; charset=utf-8", f"orgportal.{shell}")
+    name = clibuild.completion_file(shell)
+    return _answer(name, "text/plain; charset=utf-8", name)

@@ -233,6 +233,9 @@ try:
     # Days before a signing key's certificate expires to tell the team's admins (email + alert channels), once.
     PORTAL_CERT_EXPIRY_NOTICE_DAYS = _env_int("PORTAL_CERT_EXPIRY_NOTICE_DAYS", 30)
     PORTAL_SCRATCH_CREATE_TIMEOUT = _env_int("PORTAL_SCRATCH_CREATE_TIMEOUT", 900)  # seconds to wait for Active
+    # Deleting a scratch org from the page: retries while Salesforce is unavailable, first backoff (s, doubled, jitter)
+    PORTAL_SCRATCH_DELETE_MAX_RETRIES = _env_int("PORTAL_SCRATCH_DELETE_MAX_RETRIES", 6)
+    PORTAL_SCRATCH_DELETE_RETRY_BACKOFF = _env_int("PORTAL_SCRATCH_DELETE_RETRY_BACKOFF", 10)
     # Access-token hand-outs per principal per minute, shared by every channel (REST API, "Get access token",
     # "Open in Salesforce"): a member's personal tokens and their web session share one budget; each service token
     # has its own. PORTAL_API_RATE_LIMIT_PER_MINUTE is the former name, still read when the new one is unset.
@@ -363,6 +366,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "orgs.api.middleware.ApiShortcutMiddleware",  # /api/v1/: bearer tokens, no browser session machinery
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx for the live-progress partials; after the API shortcut
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -413,6 +417,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The `orgportal` download and its shell completions, built ahead of time by `manage.py build_cli` (the image
+# build, make run); /cli/orgportal serves them and answers 503 when they are missing.
+PORTAL_CLI_DIR = Path(_env("PORTAL_CLI_DIR", "") or BASE_DIR / "build" / "cli")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -81,6 +81,7 @@ os.environ.update(
         "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         "PORTAL_ENCRYPTION_KEYS": "test1:" + "A" * 42 + "Q,test0:" + "B" * 42 + "g",
         "PORTAL_RUN_DIR": TEST_RUN_DIR,
+        "PORTAL_CLI_DIR": f"{TEST_RUN_DIR}/cli",  # built once per session by the cli_built fixture
         "CELERY_TASK_ALWAYS_EAGER": "true",
         # The suite's production orgs hold standing grants; tests/access_requests sets per-connection policies and
         # tests/access_requests/test_default.py proves the production default (on request) on its own.

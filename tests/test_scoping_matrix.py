@@ -225,11 +225,13 @@ PAGES: dict[str, Page] = {
     "orgs:hub_scratch_orgs": Page(G, org_level(1), CONNECTIONS),
     "orgs:scratch_create": Page(GP, org_level(2), CONNECTIONS),
     "orgs:scratch_delete": Page(P, delete_scratch, [{"scratch_org": "targeters"}, {"scratch_org": "owners"}]),
+    "orgs:scratch_org": Page(G, org_level(1), [{"scratch_org": "targeters"}, {"scratch_org": "owners"}]),
+    "orgs:scratch_org_status": Page(G, org_level(1), [{"scratch_org": "targeters"}]),
     # sandboxes of a production org (the sandbox objects belong to the production Dev Hub)
     "orgs:sandboxes": Page(G, production_tab(1), CONNECTIONS),
     "orgs:sandbox_create": Page(GP, production_tab(3), CONNECTIONS),
     "orgs:sandbox_sync": Page(P, production_tab(3), CONNECTIONS),
-    "orgs:sandbox_status": Page(G, org_level(1), [{"sandbox": "main"}]),
+    "orgs:sandbox_row": Page(G, org_level(1), [{"sandbox": "main"}]),
     "orgs:sandbox_refresh": Page(P, org_level(3), [{"sandbox": "main"}]),
     "orgs:sandbox_delete": Page(GP, org_level(3), [{"sandbox": "main"}]),
     "orgs:sandbox_retry": Page(P, org_level(3), [{"sandbox": "main"}]),
@@ -474,7 +476,7 @@ def _stub_outside_calls(monkeypatch):
     """Allowed POSTs reach their service; the two that would call Salesforce are stubbed (the DB part is rolled
     back anyway)."""
     monkeypatch.setattr("orgs.services.connections.connection_disconnect", lambda **kwargs: "revoked")
-    monkeypatch.setattr("orgs.services.scratch.scratch_org_delete", lambda **kwargs: None)
+    monkeypatch.setattr("orgs.services.scratch.scratch_org_delete_request", lambda **kwargs: None)
     monkeypatch.setattr("orgs.services.refresh.connection_check", lambda **kwargs: None)
     for name in ("sandbox_refresh", "sandbox_delete", "sandbox_retry", "sandbox_dismiss", "sandbox_sync_enqueue"):
         monkeypatch.setattr(f"orgs.services.sandboxes.{name}", lambda **kwargs: None)

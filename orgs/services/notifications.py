@@ -1,5 +1,5 @@
 """Emails of the workers: "needs re-authorization" (once per episode), "key unavailable" (to the team's admins, once
-per episode), scratch-org expiry (once per org) and sandbox results, through the one mail pipeline
+per episode), scratch-org expiry (once per org), sandbox and scratch-org job results, through the one mail pipeline
 (portal.accounts.mail: a text and an HTML template each, one message per recipient, retried by a Celery task).
 
 They name orgs and users, never a token or a secret. Nothing here raises: a mail outage must not turn a refresh or
@@ -109,6 +109,35 @@ def notify_sandbox_finished(*, sandbox_id: int) -> bool:
                           context={"sandbox": sandbox, "team": sandbox.team, "verb": verb,
                                    "page_url": _url("orgs:sandboxes", team=sandbox.team.code,
                                                     connection=sandbox.production.code)}))
+
+
+SCRATCH_OUTCOMES = {
+    "created": "is ready",
+    "create_failed": "could not be created",
+    "deleted": "was deleted",
+    "delete_failed": "could not be deleted",
+}
+
+
+def notify_scratch_finished(*, scratch_id: int, outcome: str) -> bool:
+    """One email to the member whose scratch-org job ended: created (with its connection) or failed with Salesforce's
+    error code; deleted, or the Dev Hub's refusal."""
+    from orgs.models import ScratchOrg
+
+    scratch = (ScratchOrg.objects.select_related("team", "dev_hub", "connection", "requested_by",
+                                                 "delete_requested_by").filter(pk=scratch_id).first())
+    if scratch is None or outcome not in SCRATCH_OUTCOMES:
+        return False
+    member = scratch.delete_requested_by if outcome.startswith("delete") else scratch.requested_by
+    if member is None:
+        return False
+    name = scratch.requested_alias or scratch.signup_username or scratch.scratch_org_info_id
+    subject = f"[Org Portal] Scratch org {name} {SCRATCH_OUTCOMES[outcome]}"
+    page_url = _url("orgs:scratch_org", team=scratch.team.code, scratch_org=scratch.code)
+    return bool(mail_send(template="ops_scratch_finished", kind=Notice.SCRATCH_FINISHED, recipients=[member.email],
+                          team=scratch.team, subject=subject,
+                          context={"scratch": scratch, "team": scratch.team, "outcome": outcome, "name": name,
+                                   "headline": SCRATCH_OUTCOMES[outcome], "page_url": page_url}))
 
 
 def signing_keys_expiry_notify() -> int:

@@ -110,7 +110,7 @@ def _dt(value):
 
 
 def sandbox_as_json(sandbox: Sandbox) -> dict:
-    """What the page, the REST API and the CLI show about one sandbox and its request."""
+    """What the REST API and the CLI show about one sandbox and its request."""
     return {
         "id": str(sandbox.code),
         "name": sandbox.name,

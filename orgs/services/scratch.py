@@ -4,7 +4,9 @@ do (docs/salesforce.md §6), on a Dev Hub the member can target.
 Create: POST ScratchOrgInfo on the hub; a Celery task polls its status with backoff until Active, Error or the
 timeout; on Active the portal authorizes the new org (the AuthCode exchanged with the hub's web-flow app, or a JWT
 for a JWT hub) and stores it as a connection owned by the creator and linked to its Dev Hub.
-Delete: DELETE the ActiveScratchOrg, mark the row deleted, remove its connection.
+Delete: DELETE the ActiveScratchOrg, mark the row deleted, remove its connection. The REST API deletes at once; the
+web page marks the row "deleting" and orgs.tasks.scratch_org_delete_task does it (transient errors retried with
+backoff, a refusal recorded on the row). Either way the requester gets an email when it ends (Notice.SCRATCH_FINISHED).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from orgs.models import OrgAlias, OrgConnection, ScratchOrg
 from orgs.services.apps import callback_url, with_app_secret
 from orgs.services.client import sf_client
 from orgs.services.connections import alias_validate, connection_upsert, fetch_org_facts
+from orgs.services.notifications import notify_scratch_finished
 from orgs.services.refresh import SalesforceUnavailableError, with_fresh_token
 from portal.accounts.models import AuditEvent, Membership
 from portal.accounts.services import ServiceError, audit_record
@@ -162,23 +165,34 @@ def _poll_locked(scratch: ScratchOrg) -> str:
                                                                  "why": salesforce.describe_error(exc)[:300]
                                                                  if isinstance(exc, salesforce.SalesforceError)
                                                                  else str(exc)[:300]})
+            _notify_created(scratch, "create_failed")
             return scratch.status
         scratch.save()
         audit_record(team=scratch.team, actor=scratch.requested_by, kind=Kind.SCRATCH_CREATED,
                      subject=scratch.signup_username, data={"dev_hub": hub.username, "org_id": scratch.org_id})
+        _notify_created(scratch, "created")
     elif info.status == "Error":
         scratch.save()
         audit_record(team=scratch.team, actor=scratch.requested_by, kind=Kind.SCRATCH_CREATE_FAILED,
                      subject=scratch.scratch_org_info_id, data={"error_code": scratch.error_code})
+        _notify_created(scratch, "create_failed")
     elif timezone.now() - (scratch.created_date or timezone.now()) > timedelta(
             seconds=settings.PORTAL_SCRATCH_CREATE_TIMEOUT):
         scratch.status, scratch.error_code = "Error", "TIMEOUT"
         scratch.save()
         audit_record(team=scratch.team, actor=scratch.requested_by, kind=Kind.SCRATCH_CREATE_FAILED,
                      subject=scratch.scratch_org_info_id, data={"error_code": "TIMEOUT"})
+        _notify_created(scratch, "create_failed")
     else:
         scratch.save()
     return scratch.status
+
+
+def _notify_created(scratch: ScratchOrg, outcome: str) -> None:
+    """The requester hears about the end of the creation once: the transition happens once, under the row lock."""
+    if scratch.requested_by_id is not None:
+        scratch_id = scratch.pk
+        transaction.on_commit(lambda: notify_scratch_finished(scratch_id=scratch_id, outcome=outcome))
 
 
 def _authorize(scratch: ScratchOrg, info: salesforce.ScratchOrgInfo) -> OrgConnection | None:
@@ -203,8 +217,13 @@ def _authorize(scratch: ScratchOrg, info: salesforce.ScratchOrgInfo) -> OrgConne
     return connection
 
 
-def scratch_org_delete(*, actor, scratch: ScratchOrg, ip: str | None = None) -> None:
-    """Delete the scratch org at its Dev Hub (DELETE ActiveScratchOrg), then forget it here."""
+class DeleteRetry(Exception):
+    """Salesforce was unavailable while deleting: orgs.tasks.scratch_org_delete_task tries again with backoff."""
+
+
+def _delete_at_hub(scratch: ScratchOrg) -> None:
+    """DELETE the ActiveScratchOrg at the Dev Hub (found by SignupUsername when its id is unknown). Salesforce errors
+    propagate; NOT_FOUND / ENTITY_IS_DELETED mean it is gone already and count as done."""
     hub = scratch.dev_hub
     client = sf_client()
 
@@ -224,15 +243,77 @@ def scratch_org_delete(*, actor, scratch: ScratchOrg, ip: str | None = None) -> 
         with_fresh_token(connection_id=hub.pk, call=delete)
     except salesforce.ApiError as exc:
         if exc.error_code not in ("NOT_FOUND", "ENTITY_IS_DELETED"):
-            raise ServiceError(f"The Dev Hub refused to delete it: {exc}") from None
-    except (salesforce.TransientSalesforceError, SalesforceUnavailableError):
-        raise ServiceError("Salesforce is unavailable, try again in a moment. Nothing was deleted.") from None
+            raise
+
+
+def _mark_deleted(scratch: ScratchOrg, *, actor, ip: str | None = None) -> None:
     with transaction.atomic():
-        ScratchOrg.objects.filter(pk=scratch.pk).update(status="Deleted", deleted_at=timezone.now())
+        ScratchOrg.objects.filter(pk=scratch.pk).update(status="Deleted", deleted_at=timezone.now(), delete_state="",
+                                                        delete_error="")
         if scratch.connection_id:
             OrgConnection.objects.filter(pk=scratch.connection_id).delete()
         audit_record(team=scratch.team, actor=actor, kind=Kind.SCRATCH_DELETED, subject=scratch.signup_username,
-                     ip=ip, data={"dev_hub": hub.username, "org_id": scratch.org_id})
+                     ip=ip, data={"dev_hub": scratch.dev_hub.username, "org_id": scratch.org_id})
+
+
+def scratch_org_delete(*, actor, scratch: ScratchOrg, ip: str | None = None) -> None:
+    """Delete the scratch org at its Dev Hub now (the REST API's DELETE), then forget it here."""
+    try:
+        _delete_at_hub(scratch)
+    except salesforce.ApiError as exc:
+        raise ServiceError(f"The Dev Hub refused to delete it: {exc}") from None
+    except (salesforce.TransientSalesforceError, SalesforceUnavailableError):
+        raise ServiceError("Salesforce is unavailable, try again in a moment. Nothing was deleted.") from None
+    _mark_deleted(scratch, actor=actor, ip=ip)
+
+
+def scratch_org_delete_request(*, actor, scratch: ScratchOrg, ip: str | None = None) -> None:
+    """The web page's delete: mark the row "deleting" and let orgs.tasks.scratch_org_delete_task do the work after
+    the commit (the page follows it live). A second request while one runs is refused."""
+    with transaction.atomic():
+        claimed = (ScratchOrg.objects.filter(pk=scratch.pk, deleted_at__isnull=True).exclude(status="Deleted")
+                   .exclude(delete_state="deleting")
+                   .update(delete_state="deleting", delete_error="", delete_requested_by=actor))
+        if not claimed:
+            raise ServiceError(f"Scratch org {scratch} is already deleted or being deleted.")
+        audit_record(team=scratch.team, actor=actor, kind=Kind.SCRATCH_DELETE_REQUESTED,
+                     subject=scratch.signup_username or scratch.scratch_org_info_id, ip=ip,
+                     data={"dev_hub": scratch.dev_hub.username, "org_id": scratch.org_id})
+    scratch.delete_state, scratch.delete_error, scratch.delete_requested_by = "deleting", "", actor
+    transaction.on_commit(lambda: task("orgs.tasks.scratch_org_delete_task").delay(scratch.pk))
+
+
+def scratch_org_delete_run(*, scratch_id: int, last_attempt: bool = False) -> str:
+    """One attempt of a requested deletion. Returns "deleted", "failed" or "" (nothing to do: done already, or the
+    row is gone). Raises DeleteRetry while Salesforce is unavailable, unless this is the last attempt; a permanent
+    refusal is recorded on the row (delete_error, shown on the page) and in the audit log."""
+    with transaction.atomic():
+        # The row lock makes a redelivered task wait, then find the work done.
+        scratch = (ScratchOrg.objects.select_for_update(of=("self",))
+                   .select_related("team", "dev_hub", "delete_requested_by").filter(pk=scratch_id).first())
+        if scratch is None or scratch.delete_state != "deleting":
+            return ""
+        try:
+            _delete_at_hub(scratch)
+        except (salesforce.TransientSalesforceError, SalesforceUnavailableError):
+            if not last_attempt:
+                raise DeleteRetry(scratch_id) from None
+            why = "Salesforce stayed unavailable; nothing was deleted. Try again later."
+        except salesforce.ApiError as exc:
+            why = f"The Dev Hub refused to delete it: {exc}"
+        except salesforce.SalesforceError as exc:
+            why = salesforce.describe_error(exc)
+        except ServiceError as exc:  # the Dev Hub needs re-authorization, or its key is unavailable
+            why = f"The Dev Hub's connection cannot be used: {exc}"
+        else:
+            _mark_deleted(scratch, actor=scratch.delete_requested_by)
+            transaction.on_commit(lambda: notify_scratch_finished(scratch_id=scratch_id, outcome="deleted"))
+            return "deleted"
+        ScratchOrg.objects.filter(pk=scratch.pk).update(delete_state="failed", delete_error=why[:500])
+        audit_record(team=scratch.team, actor=scratch.delete_requested_by, kind=Kind.SCRATCH_DELETE_FAILED,
+                     subject=scratch.signup_username or scratch.scratch_org_info_id, data={"why": why[:300]})
+        transaction.on_commit(lambda: notify_scratch_finished(scratch_id=scratch_id, outcome="delete_failed"))
+        return "failed"
 
 
 def _soql_quote(value: str) -> str:

@@ -1,5 +1,6 @@
 """Operations pages: the health dashboard, and the scratch-org inventory (team-wide and per Dev Hub) with create and
-delete. The team dashboard shows the same health summary (orgs.selectors.health_for_member)."""
+delete, one scratch org's page and the row partial htmx polls while its job runs (templates/ops/_scratch_row.html).
+The team dashboard shows the same health summary (orgs.selectors.health_for_member)."""
 
 from datetime import timedelta
 
@@ -117,23 +118,70 @@ def scratch_org_create(request, team, connection):
         except ServiceError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, f"Scratch org requested ({created.scratch_org_info_id}). It appears here and "
-                                      "under your orgs when Salesforce has created it.")
-            return redirect("orgs:hub_scratch_orgs", team=membership.team.code, connection=hub.code)
+            messages.success(request, f"Scratch org requested ({created.scratch_org_info_id}). Its status updates "
+                                      "below; you also get an email when it is ready or has failed.")
+            return redirect("orgs:scratch_org", team=membership.team.code, scratch_org=created.code)
     return render(request, "ops/scratch_create.html", {"membership": membership, "team": membership.team,
                                                        "hub": hub, "form": form},
                   status=400 if form.is_bound and form.errors else 200)
+
+
+def _row_context(membership, scratch, hub_access, *, in_hub: bool) -> dict:
+    today = timezone.now().date()
+    scratch.can_delete = access.can_delete_scratch_org(membership, scratch, hub_access)
+    scratch.connection_visible = access.scratch_connection_visible(membership, scratch)
+    days = (scratch.expiration_date - today).days if scratch.expiration_date else None
+    return {"membership": membership, "team": membership.team, "s": scratch, "days": days,
+            "hub": scratch.dev_hub if in_hub else None}
+
+
+@login_required
+def scratch_org_page(request, team, scratch_org):
+    """One scratch org and its job (creation, deletion) live: where the requester lands after "Create"."""
+    membership, target, hub_access = access.scratch_org_for_user(request.user, team, scratch_org)
+    context = _row_context(membership, target, hub_access, in_hub=True)
+    return render(request, "ops/scratch_org.html", {**context, "scratch": target})
+
+
+@login_required
+def scratch_org_status(request, team, scratch_org):
+    """The row partial htmx polls ("every 2s") while a job runs. Once the job has ended the answer is HTTP 286 (htmx
+    stops polling) with the final row and, out of band, a sentence for the page's aria-live region. A plain GET (no
+    htmx) gets the scratch org's page."""
+    if not request.htmx:
+        return scratch_org_page(request, team, scratch_org)
+    membership, target, hub_access = access.scratch_org_for_user(request.user, team, scratch_org)
+    context = _row_context(membership, target, hub_access, in_hub=request.GET.get("in") == "hub")
+    running = target.job_running or target.awaiting_connection
+    response = render(request, "ops/_scratch_row.html", {**context, "announce": not running})
+    response["Cache-Control"] = "no-store"
+    if not running:
+        response.status_code = 286  # htmx: stop polling
+    return response
+
+
+def _row(request, membership, target):
+    hub_access = access.connection_level(membership, target.dev_hub)
+    return render(request, "ops/_scratch_row.html",
+                  _row_context(membership, target, hub_access, in_hub=request.GET.get("in") == "hub"))
 
 
 @login_required
 @require_POST
 @recent_authentication_required
 def scratch_org_delete(request, team, scratch_org):
+    """Start deleting a scratch org in the background; the row shows "Deleting…" live (htmx swaps it in place when
+    the button was pressed with htmx, otherwise after the redirect) until the job ends."""
     membership, target = access.scratch_org_for_delete(request.user, team, scratch_org)
     try:
-        scratch.scratch_org_delete(actor=request.user, scratch=target, ip=client_ip(request))
+        scratch.scratch_org_delete_request(actor=request.user, scratch=target, ip=client_ip(request))
     except ServiceError as exc:
+        if request.htmx:  # already deleted or being deleted: the row as it is now
+            target.refresh_from_db()
+            return _row(request, membership, target)
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Scratch org {target.signup_username} deleted.")
+        if request.htmx:
+            return _row(request, membership, target)
+        messages.success(request, f"Deleting scratch org {target.signup_username}; its row shows when it is done.")
     return redirect("orgs:hub_scratch_orgs", team=membership.team.code, connection=target.dev_hub.code)

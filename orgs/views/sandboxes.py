@@ -1,10 +1,9 @@
 """A production org's Sandboxes tab: the inventory (from the database only), create, refresh, delete, retry, dismiss,
-and a small JSON status endpoint that static/js/sandboxes.js polls for live progress."""
+and the row partial htmx polls for live progress (templates/sandboxes/_row.html)."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
-from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -74,10 +73,22 @@ def sandbox_create(request, team, connection):
 
 
 @login_required
-def sandbox_status(request, team, sandbox):
-    _, target, _ = access.sandbox_for_user(request.user, team, sandbox)
-    response = JsonResponse(sandboxes.sandbox_as_json(target))
+def sandbox_row(request, team, sandbox):
+    """One sandbox's row, polled by htmx every 2 s while its request runs; once it has ended the answer is HTTP 286
+    (htmx stops polling) with the finished row and a sentence for the page's aria-live region. A plain GET (no htmx)
+    is sent to the Sandboxes tab."""
+    membership, target, production_access = access.sandbox_for_user(request.user, team, sandbox)
+    if not request.htmx:
+        return redirect("orgs:sandboxes", team=membership.team.code, connection=target.production.code)
+    target.connected_by = (target.connection.owner.email if target.connection_id and
+                           access.sandbox_connection_owner_visible(access.connections_visible_to(membership),
+                                                                   target.connection_id) else None)
+    response = render(request, "sandboxes/_row.html", {
+        "team": membership.team, "s": target, "announce": not target.in_progress,
+        "can_manage": access.can_manage_sandboxes(target.production, production_access)})
     response["Cache-Control"] = "no-store"
+    if not target.in_progress:
+        response.status_code = 286  # htmx: stop polling
     return response
 
 

@@ -18,7 +18,8 @@ refused POST in the session and replays it once the member has re-authenticated,
 for views marked with `sensitive_post_parameters` (consumer secrets, key passphrases, uploads): their POST is never
 stored in the session; the member re-authenticates and submits the form again. Put `recent_authentication_required`
 below `sensitive_post_parameters` so it sees the mark. The REST API uses bearer API tokens and no browser session,
-so this does not apply to it.
+so this does not apply to it. A refused htmx POST is not stored either: the page is sent to re-authenticate
+(HX-Redirect) and the member presses the button again.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django_htmx.http import HttpResponseClientRedirect
 
 
 def _has_mfa(user) -> bool:
@@ -81,6 +83,10 @@ def recent_authentication_required(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if request.method == "POST" and not recently_authenticated(request):
+            if request.headers.get("HX-Request") == "true":
+                # An htmx button (e.g. deleting a scratch org): the whole page goes to the re-authentication page
+                # (HX-Redirect), then back to the page the button was on; the member presses it again.
+                return HttpResponseClientRedirect(_reauthenticate_without_keeping_the_post(request).url)
             if getattr(request, "sensitive_post_parameters", None):
                 return _reauthenticate_without_keeping_the_post(request)
             raise ReauthenticationRequired()

@@ -310,3 +310,25 @@ def test_every_sensitive_view_is_decorated():
                          "access_requests", "access_request_decide", "access_policy",
                          "alert_channels", "alert_channel_delete",
                          "access_reviews", "access_review_item", "access_review_finish"}
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_an_htmx_button_is_sent_to_re_authenticate_with_hx_redirect_and_nothing_is_kept(client, world, scratch_org):
+    """An htmx POST (the scratch-org Delete button) cannot follow a 302 to a page: the answer is HX-Redirect to the
+    re-authentication page, back to the page the button was on; nothing is done and nothing is stored to replay."""
+    from allauth.account.internal.flows.reauthentication import STATE_SESSION_KEY
+
+    page = reverse("orgs:hub_scratch_orgs", args=[world.team.code, scratch_org.dev_hub.code])
+    path = reverse("orgs:scratch_delete", args=[world.team.code, scratch_org.code])
+    login_long_ago(client, world.owner)
+    before = state()
+    response = client.post(path, HTTP_HX_REQUEST="true", HTTP_REFERER=f"http://testserver{page}")
+    assert response.status_code == 200
+    assert response["HX-Redirect"].startswith(reverse("account_reauthenticate"))
+    assert f"next={quote(page, safe='')}" in response["HX-Redirect"]
+    assert state() == before and STATE_SESSION_KEY not in client.session
+    assert ScratchOrg.objects.get(pk=scratch_org.pk).delete_state == ""
+    record_login(client, world.owner)
+    response = client.post(path, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "Deleting…" in response.content.decode()

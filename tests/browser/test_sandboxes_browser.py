@@ -1,5 +1,5 @@
-"""Browser test in Chromium: a production org's Sandboxes tab, create → live progress → connected → refresh →
-the alias still hands out a token (for the new org) → delete. A thread stands in for the Celery worker."""
+"""Browser test in Chromium: a production org's Sandboxes tab, create → live progress (htmx, no reload) → connected →
+refresh → the alias still hands out a token (for the new org) → delete. A thread stands in for the Celery worker."""
 
 from datetime import timedelta
 
@@ -53,13 +53,17 @@ def test_create_progress_connected_refresh_alias_delete(page, world, sim, produc
         page.click("#create-sandbox")
         page.wait_for_url("**/sandboxes/")
         line = page.locator('tr[data-name="web1"]')
-        # live progress without a reload: the status cell moves through the copy stages
+        page.evaluate("window.__stillHere = 'yes'")  # lost if the page reloaded
+        # live progress without a reload: htmx swaps the row in as the copy moves through its stages
         page.wait_for_function(
             "() => /Processing|Pending|Completed/.test(document.querySelector('tr[data-name=\"web1\"] .sb-status')"
             ".textContent)")
-        assert line.locator(".sb-message").get_attribute("aria-live") == "polite"
-        line.locator(".connected .badge").wait_for(timeout=30_000)  # reloaded once done
-        assert "Create: Done" in line.inner_text()
+        line.locator(".connected .badge").wait_for(timeout=30_000)  # the finished row, swapped in
+        assert "Create: Done" in line.inner_text() and line.get_attribute("hx-trigger") is None
+        announcer = page.locator("#job-announcer")
+        assert announcer.get_attribute("aria-live") == "polite"
+        assert "Sandbox web1 was created and is connected." in announcer.inner_text()
+        assert page.evaluate("window.__stillHere") == "yes"
         connection = OrgConnection.objects.get(username="admin@acme.example.web1")
         first_org = connection.org_id
 

@@ -52,7 +52,7 @@ def test_outsiders_get_404_viewers_403_on_manage_and_non_production_404(world, c
                                      name="x", license_type="DEVELOPER")
     client.force_login(world.outsider)
     assert client.get(url("sandboxes", world, production.code)).status_code == 404
-    assert client.get(url("sandbox_status", world, sandbox.code)).status_code == 404
+    assert client.get(url("sandbox_row", world, sandbox.code), HTTP_HX_REQUEST="true").status_code == 404
     client.force_login(world.member)  # no grant: can't see the production org
     assert client.get(url("sandboxes", world, production.code)).status_code == 404
     Grant.objects.create(team=world.team, connection=production, subject_type="member", member=world.member, level=2)
@@ -71,8 +71,8 @@ def test_a_manager_by_grant_may_create(world, client, production):
     assert client.get(url("sandbox_create", world, production.code)).status_code == 200
 
 
-def test_create_through_the_page_then_status_json_shows_progress(world, client, sim, production,
-                                                                 django_capture_on_commit_callbacks):
+def test_create_through_the_page_then_the_row_partial_shows_progress_and_stops_polling_at_the_end(
+        world, client, sim, production, django_capture_on_commit_callbacks):
     client.force_login(world.owner)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(url("sandbox_create", world, production.code), {
@@ -80,13 +80,28 @@ def test_create_through_the_page_then_status_json_shows_progress(world, client, 
             "auto_activate": "on", "alias": "feat1"})
     assert response.status_code == 302, response.content.decode()[-2000:]
     sandbox = Sandbox.objects.get(name="feat1")
+    page = client.get(url("sandboxes", world, production.code)).content.decode()
+    row_url = url("sandbox_row", world, sandbox.code)
+    assert f'hx-get="{row_url}" hx-trigger="every 2s"' in page and "js/sandboxes.js" not in page
+    assert 'id="job-announcer" class="mb-3" role="status" aria-live="polite"' in page
     sim.advance_sandbox("feat1", "Processing", copy_progress=55)
     drive(sandbox)
-    status = client.get(url("sandbox_status", world, sandbox.code)).json()
-    assert status["state"] == "copying" and status["copy_progress"] == 55 and status["status"] == "Processing"
-    assert status["in_progress"] is True and status["elapsed_seconds"] >= 0
-    page = client.get(url("sandboxes", world, production.code)).content.decode()
-    assert "data-status-url" in page and "js/sandboxes.js" in page and 'aria-live="polite"' in page
+    row = client.get(row_url, HTTP_HX_REQUEST="true")
+    assert row.status_code == 200 and row["Cache-Control"] == "no-store"
+    body = row.content.decode()
+    assert "Processing (55 %)" in body and "Create: Copying" in body and 'hx-trigger="every 2s"' in body
+    assert "job-announcer" not in body
+    sim.advance_sandbox("feat1", "Completed")
+    drive(sandbox, times=5)
+    assert sandbox.state == "done"
+    row = client.get(row_url, HTTP_HX_REQUEST="true")
+    body = row.content.decode()
+    assert row.status_code == 286  # htmx stops polling
+    assert "hx-trigger" not in body and "Create: Done" in body and "connected" in body
+    assert 'hx-swap-oob="innerHTML"' in body and "Sandbox feat1 was created and is connected." in body
+    # without htmx the partial's URL is the Sandboxes tab
+    plain = client.get(row_url)
+    assert plain.status_code == 302 and plain["Location"] == url("sandboxes", world, production.code)
 
 
 @pytest.mark.parametrize(("data", "message"), [

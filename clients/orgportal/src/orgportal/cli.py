@@ -602,6 +602,22 @@ def cmd_access(args) -> int:
     return emit(args, row, _request_line(row))
 
 
+# -- shell completions ---------------------------------------------------------------------------------------------
+
+def cmd_completions(args) -> int:
+    """The script generated when this copy was built (wheel, zipapp), else generated from the parser now."""
+    from importlib import resources
+
+    shipped = resources.files("orgportal") / "share" / f"orgportal.{args.shell}"
+    if shipped.is_file():
+        script = shipped.read_text(encoding="utf-8")
+    else:  # a source checkout (editable install): nothing was built
+        from orgportal.completions import generate
+
+        script = generate(args.shell)
+    return emit(args, {"shell": args.shell, "script": script}, script.rstrip("\n"))
+
+
 # -- the parser ------------------------------------------------------------------------------------------------------
 
 class _Parser(argparse.ArgumentParser):
@@ -644,6 +660,9 @@ def parser() -> argparse.ArgumentParser:
     sf_login = command("sf-login", cmd_sf_login, "log the Salesforce CLI in to an org with a fresh token")
     sf_login.add_argument("alias", nargs="?", help="alias, username or org id (default: config target-org)")
     sf_login.add_argument("--set-default", action="store_true", help="also make it sf's target-org")
+    completions = command("completions", cmd_completions,
+                          "print the shell completion script: orgportal completions bash > …/orgportal")
+    completions.add_argument("shell", choices=["bash", "zsh", "fish"])
     config = command("config", cmd_config, "the default org: config set|get|unset target-org [ALIAS]")
     config.add_argument("op", choices=["set", "get", "unset"])
     config.add_argument("key", choices=sorted(CONFIG_KEYS))

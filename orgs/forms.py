@@ -1,6 +1,7 @@
 from django import forms
+from django.db.models import Q
 
-from orgs.models import ConnectedApp, Sandbox, SigningKey
+from orgs.models import ConnectedApp, OrgConnection, Sandbox, SigningKey
 from orgs.services import keys, sandboxes, scratch
 from orgs.services.client import login_url_validate
 from portal.accounts.services import ServiceError
@@ -95,6 +96,51 @@ class ConnectForm(LoginHostMixin):
         else:
             self.clean_login_url()
         return cleaned
+
+
+ORG_TYPES = [("", "Any type"), ("devhub", "Dev Hub"), ("production", "Production"), ("sandbox", "Sandbox"),
+             ("scratch", "Scratch"), ("developer", "Developer Edition")]
+
+
+class OrgFilterForm(forms.Form):
+    """The org list's filters (GET): a search over org name, username, alias and org id, and type, status, owner and
+    alias, combined. `apply` only narrows the queryset it is given (the aliases the access funnel allows)."""
+
+    q = forms.CharField(required=False, max_length=255, label="Search")  # name, username, alias or org id
+    type = forms.ChoiceField(required=False, choices=ORG_TYPES, label="Type")
+    status = forms.ChoiceField(required=False, label="Status",
+                               choices=[("", "Any status"), *OrgConnection.Status.choices])
+    owner = forms.ChoiceField(required=False, label="Owner")
+    alias = forms.CharField(required=False, max_length=80, label="Alias contains")
+
+    def __init__(self, *args, owners=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].choices = [("", "Anyone")] + [(str(u.code), u.display_name) for u in owners]
+
+    @property
+    def is_filtered(self) -> bool:
+        return any((self.data.get(name) or "").strip() for name in self.fields)
+
+    def apply(self, aliases):
+        """`aliases` (OrgAlias rows) narrowed by the valid filters; nothing at all when the filters are invalid."""
+        if not self.is_valid():
+            return aliases.none()
+        data = self.cleaned_data
+        if data["q"].strip():
+            q = data["q"].strip()
+            aliases = aliases.filter(Q(connection__org_name__icontains=q) | Q(connection__username__icontains=q)
+                                     | Q(alias__icontains=q) | Q(connection__org_id__istartswith=q[:18]))
+        if data["type"] == "devhub":
+            aliases = aliases.filter(connection__is_devhub=True)
+        elif data["type"]:
+            aliases = aliases.filter(connection__kind=data["type"], connection__is_devhub=False)
+        if data["status"]:
+            aliases = aliases.filter(connection__status=data["status"])
+        if data["owner"]:
+            aliases = aliases.filter(connection__owner__code=data["owner"])
+        if data["alias"].strip():
+            aliases = aliases.filter(alias__icontains=data["alias"].strip())
+        return aliases
 
 
 class AliasForm(forms.Form):

@@ -244,6 +244,8 @@ try:
     # REST API lists: rows per page by default and at most (`limit`); the longest `wait` a scratch-org create may
     # hold the request for (then 202 and a status URL), and the poll interval inside that wait.
     PORTAL_API_PAGE_SIZE = _env_int("PORTAL_API_PAGE_SIZE", 100)
+    # Rows per page of the web lists (orgs, members, API tokens, scratch orgs, the audit log).
+    PORTAL_PAGE_SIZE = max(1, _env_int("PORTAL_PAGE_SIZE", 50))
     PORTAL_API_PAGE_MAX = _env_int("PORTAL_API_PAGE_MAX", 500)
     PORTAL_API_SCRATCH_MAX_WAIT = _env_int("PORTAL_API_SCRATCH_MAX_WAIT", 120)  # seconds
     PORTAL_API_SCRATCH_POLL_SECONDS = _env_int("PORTAL_API_SCRATCH_POLL_SECONDS", 3)
@@ -370,6 +372,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.accounts.middleware.UserTimezoneMiddleware",  # the user's time zone; the API never gets here
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",

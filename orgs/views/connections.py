@@ -15,15 +15,18 @@ from orgs.forms import (
     AliasForm,
     ConnectForm,
     JwtConnectionForm,
+    OrgFilterForm,
 )
 from orgs.models import ConnectedApp, OrgAlias, Sandbox
 from orgs.services import apps as services
 from orgs.services import connect as connect_flow
 from orgs.services import connections, refresh
 from orgs.services import jwt as jwt_flow
+from portal.accounts.models import User
 from portal.accounts.reauth import recent_authentication_required
 from portal.accounts.services import ServiceError
 from portal.lib.http import client_ip
+from portal.lib.pagination import paginate
 
 SECRET_FIELDS = ("consumer_secret", "secret", "passphrase", "private_key")
 
@@ -46,22 +49,28 @@ def _alias_for(request, membership, connection):
 
 @login_required
 def org_list(request, team):
-    """The portal's `sf org list`: every org this member can see, with their own aliases, defaults and level."""
+    """The portal's `sf org list`: every org this member can see, with their own aliases, defaults and level;
+    filtered and searched (GET), one page at a time. The filters only narrow what the funnel allows."""
     membership = access.membership_for_action(request.user, team, TeamAction.VIEW)
     mine = access_for_member(membership=membership)
-    aliases = (OrgAlias.objects.filter(team=membership.team, user=request.user, connection_id__in=list(mine))
-               .select_related("connection", "connection__app", "connection__owner").order_by("alias"))
+    visible = list(mine)
+    aliases = (OrgAlias.objects.filter(team=membership.team, user=request.user, connection_id__in=visible)
+               .select_related("connection", "connection__app", "connection__owner").order_by("alias", "pk"))
+    owners = User.objects.filter(org_connections__id__in=visible).distinct().order_by("email")
+    form = OrgFilterForm(request.GET, owners=owners)
+    page = paginate(request, form.apply(aliases))
+    # What each row may offer, for the page's rows only.
     rows = [(a, mine[a.connection_id], access.can_share(membership, a.connection, mine[a.connection_id]))
-            for a in aliases]
+            for a in page]
     # Sandboxes linked to their production org (created here, or recognised by the sandbox sync): one query.
     sandbox_of = {connection_id: (name, username) for connection_id, name, username in Sandbox.objects.filter(
-        team=membership.team, connection_id__in=list(mine), deleted_at__isnull=True).values_list(
-        "connection_id", "name", "production__username")}
+        team=membership.team, connection_id__in=[a.connection_id for a, _, _ in rows],
+        deleted_at__isnull=True).values_list("connection_id", "name", "production__username")}
     for a, _, _ in rows:
         a.sandbox_of = sandbox_of.get(a.connection_id)
     return render(request, "orgs/org_list.html", {
-        "membership": membership, "team": membership.team, "rows": rows,
-        "has_apps": ConnectedApp.objects.filter(team=membership.team).exists(),
+        "membership": membership, "team": membership.team, "rows": rows, "page": page, "filter_form": form,
+        "filtered": form.is_filtered, "has_apps": ConnectedApp.objects.filter(team=membership.team).exists(),
         "perms": access.team_permissions(membership),
     })
 

@@ -21,6 +21,7 @@ from orgs.services import scratch
 from portal.accounts.reauth import recent_authentication_required
 from portal.accounts.services import ServiceError
 from portal.lib.http import client_ip
+from portal.lib.pagination import paginate
 
 SORTS = {
     "expires": ("expiration_date", "signup_username"),
@@ -51,14 +52,14 @@ def _inventory(request, membership, hub_access: dict):
     if expiring.isdigit():
         rows = rows.filter(expiration_date__lte=timezone.now().date() + timedelta(days=int(expiring)))
     sort = request.GET.get("sort", "expires")
-    rows = rows.order_by(*SORTS.get(sort, SORTS["expires"]))
+    rows = rows.order_by(*SORTS.get(sort, SORTS["expires"]), "pk")  # pk: a stable order across pages
     today = timezone.now().date()
-    rows = list(rows[:1000])
-    for row in rows:  # what the page may offer on each row: the funnel decides
+    page = paginate(request, rows)  # every row is reachable: page N of PORTAL_PAGE_SIZE, filters kept in the links
+    for row in page:  # what the page may offer on each row (the page's rows only): the funnel decides
         row.can_delete = access.can_delete_scratch_org(membership, row, hub_access.get(row.dev_hub_id))
-    items = [(row, (row.expiration_date - today).days if row.expiration_date else None) for row in rows]
+    items = [(row, (row.expiration_date - today).days if row.expiration_date else None) for row in page]
     return items, {"status": status, "creator": creator, "connected": connected, "expiring": expiring,
-                   "sort": sort}
+                   "sort": sort, "page": page}
 
 
 @login_required

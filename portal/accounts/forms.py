@@ -1,6 +1,7 @@
 from django import forms
 
-from portal.accounts.models import AuditEvent, Membership
+from portal.accounts.models import AuditEvent, Membership, validate_time_zone
+from portal.lib import timezones
 
 
 class TeamForm(forms.Form):
@@ -33,3 +34,14 @@ class AuditFilterForm(forms.Form):
         if cleaned.get("date_from") and cleaned.get("date_to") and cleaned["date_from"] > cleaned["date_to"]:
             raise forms.ValidationError("“From” must be on or before “To”.")
         return cleaned
+
+
+class PreferencesForm(forms.Form):
+    """The signed-in person's own settings (not per team)."""
+
+    time_zone = forms.ChoiceField(
+        label="Time zone", choices=lambda: [(name, name) for name in timezones.available()],
+        error_messages={"invalid_choice": "“%(value)s” is not a time zone we know. Choose one from the list (an IANA "
+                                          "name such as Europe/Berlin)."},
+        validators=[validate_time_zone],
+        help_text="Pages show times in this zone; hover over a time to see it in UTC. Emails always use UTC.")

@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import smtplib
+from datetime import UTC
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from portal.accounts.models import MANDATORY_NOTICES, Membership, NoticeOptOut, OutboundMail, User
 from portal.lib import crypto
@@ -60,8 +62,10 @@ def mail_send(*, template: str, context: dict, recipients, kind: str, subject: s
         targets = recipients_filter(recipients=recipients, kind=kind, team=team)
         if not targets:
             return 0
-        text = render_to_string(f"emails/{template}.txt", context)
-        html = render_to_string(f"emails/{template}.html", {**context, "subject": subject})
+        # Emails are in UTC (and say so), whoever's time zone the request that sends them has activated.
+        with timezone.override(UTC):
+            text = render_to_string(f"emails/{template}.txt", context)
+            html = render_to_string(f"emails/{template}.html", {**context, "subject": subject})
         ids = []
         for recipient in targets:
             mail = OutboundMail(kind=kind, recipient=recipient, subject=subject[:300])

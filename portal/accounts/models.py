@@ -4,9 +4,18 @@ import uuid
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+
+from portal.lib.timezones import is_valid as is_valid_time_zone
+
+
+def validate_time_zone(value: str) -> None:
+    if not is_valid_time_zone(value):
+        raise ValidationError("Choose a time zone from the list (an IANA name such as Europe/Berlin).",
+                              code="invalid_time_zone")
 
 
 class PortalUserManager(UserManager):
@@ -34,6 +43,9 @@ class User(AbstractUser):
     username = None  # type: ignore[assignment]
     email = models.EmailField("email address", unique=True)
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # The IANA zone pages show times in (portal.accounts.middleware); emails stay in UTC. Checked against the
+    # machine's zoneinfo database by validate_time_zone (a fixed `choices` list would go stale with tzdata).
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

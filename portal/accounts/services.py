@@ -8,12 +8,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from portal.accounts.access import can_assign_role, can_manage_member
-from portal.accounts.models import AuditEvent, Invitation, Membership, Team, User
+from portal.accounts.models import AuditEvent, Invitation, Membership, Team, User, validate_time_zone
 from portal.accounts.signals import access_reducing, member_access_changed
 from portal.lib import hotsql
 
@@ -259,3 +260,13 @@ def notices_set(*, membership: Membership, enabled: set[str], ip: str | None = N
     NoticeOptOut.objects.bulk_create([NoticeOptOut(membership=membership, kind=k) for k in sorted(off - have)])
     audit_record(team=membership.team, actor=membership.user, kind=Kind.NOTICES_CHANGED,
                  subject=membership.user.email, ip=ip, data={"off": sorted(off)})
+
+
+def user_preferences_set(*, user: User, time_zone: str) -> None:
+    """The person's own display settings (the time zone pages use), saved in one narrow UPDATE."""
+    try:
+        validate_time_zone(time_zone)
+    except ValidationError as exc:
+        raise ServiceError(exc.messages[0]) from None
+    user.time_zone = time_zone
+    user.save(update_fields=["time_zone"])

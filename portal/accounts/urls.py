@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from portal.accounts.views import teams, tokens
+from portal.accounts.views import preferences, teams, tokens
 
 app_name = "accounts"
 
@@ -20,5 +20,6 @@ urlpatterns = [
     path("teams/<uuid:team>/audit/", teams.audit_log, name="audit_log"),
     path("teams/<uuid:team>/tokens/", tokens.token_list, name="token_list"),
     path("teams/<uuid:team>/tokens/<uuid:token>/revoke/", tokens.token_revoke, name="token_revoke"),
+    path("preferences/", preferences.preferences, name="preferences"),  # the person's own time zone
     path("invitations/<str:token>/", teams.invitation, name="invitation"),
 ]

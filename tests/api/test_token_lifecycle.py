@@ -77,7 +77,7 @@ def test_the_page_shows_expiry_last_use_and_address(client, world, make_token):
     page = client.get(tokens_url(world)).content.decode()
     row = page.split(f'data-token="{issued.token.code}"')[1].split("</tr>")[0]
     assert timezone.localtime(issued.token.expires_at).strftime("%Y-%m-%d %H:%M") in row
-    assert f"{timezone.localtime(issued.token.last_used_at):%Y-%m-%d %H:%M} from 10.9.8.7" in row
+    assert f"{timezone.localtime(issued.token.last_used_at):%Y-%m-%d %H:%M}</time> from 10.9.8.7" in row
     soon_row = page.split(f'data-token="{soon.token.code}"')[1].split("</tr>")[0]
     assert "expires soon" in soon_row and "never" in soon_row  # never used
 

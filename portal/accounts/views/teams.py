@@ -4,7 +4,6 @@ Each view: one call into the team funnel (portal.accounts.access) → form → o
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,6 +18,7 @@ from portal.accounts.models import AuditEvent, Invitation, Membership
 from portal.accounts.reauth import recent_authentication_required
 from portal.lib.csv_export import csv_download
 from portal.lib.http import client_ip
+from portal.lib.pagination import keyset_page, paginate
 
 
 @login_required
@@ -50,17 +50,18 @@ def team_switch(request, team):
     return redirect("team_dashboard", team=membership.team.code)
 
 
-def _members_context(membership: Membership, invite_form=None):
+def _members_context(request, membership: Membership, invite_form=None):
     team = membership.team
-    members = list(team.memberships.select_related("user").order_by("user__email"))
+    page = paginate(request, team.memberships.select_related("user").order_by("user__email", "pk"))
     roles = access.assignable_roles(membership)
-    for member in members:
+    for member in page:  # what the page may offer, for the rows shown only
         member.manageable = access.can_manage_member(membership, member) and member.pk != membership.pk
     return {
         "membership": membership,
         "team": team,
         "perms": access.team_permissions(membership),
-        "members": members,
+        "members": page,
+        "page": page,
         "roles": roles,
         "invite_form": invite_form or InvitationForm(roles=roles),
         "invitations": team.invitations.select_related("invited_by").filter(accepted_at=None, revoked_at=None),
@@ -71,7 +72,7 @@ def _members_context(membership: Membership, invite_form=None):
 def team_members(request, team):
     membership = access.membership_for_action(request.user, team, TeamAction.VIEW)
     remember_team(request, membership)
-    return render(request, "accounts/team_members.html", _members_context(membership))
+    return render(request, "accounts/team_members.html", _members_context(request, membership))
 
 
 @login_required
@@ -90,7 +91,7 @@ def member_invite(request, team):
         else:
             messages.success(request, f"Invitation sent to {invitation.email}.")
             return redirect("accounts:team_members", team=membership.team.code)
-    return render(request, "accounts/team_members.html", _members_context(membership, form), status=400)
+    return render(request, "accounts/team_members.html", _members_context(request, membership, form), status=400)
 
 
 @login_required
@@ -181,9 +182,11 @@ def audit_log(request, team):
         events = events.none()
     if request.GET.get("format") == "csv":
         return _audit_csv(membership.team, events)
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    # Keyset pages ("Older" / "Newer" by a (created_at, id) cursor): the log only grows, so no COUNT(*), no OFFSET.
+    page = keyset_page(events, before=request.GET.get("before"), after=request.GET.get("after"))
     query = request.GET.copy()
-    query.pop("page", None)
+    for name in ("before", "after", "format"):
+        query.pop(name, None)
     return render(request, "accounts/audit_log.html", {
         "membership": membership, "team": membership.team, "form": form, "page": page,
         "query": query.urlencode(), "perms": access.team_permissions(membership),

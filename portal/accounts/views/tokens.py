@@ -22,6 +22,7 @@ from portal.accounts.reauth import recent_authentication_required
 from portal.accounts.services import ServiceError
 from portal.lib.csp import secret_page
 from portal.lib.http import client_ip
+from portal.lib.pagination import paginate
 
 EXPIRY_DAYS = (7, 30, 90, 180, 365)
 
@@ -60,8 +61,11 @@ def _page(request, membership, form, status=200):
     now = timezone.now()
     return render(request, "tokens/token_list.html", {
         "membership": membership, "team": membership.team, "form": form, "can_manage_service": can_service,
-        "personal": team_tokens.filter(kind=ApiToken.Kind.PERSONAL, user=request.user),
-        "service": team_tokens.filter(kind=ApiToken.Kind.SERVICE).prefetch_related("grants__connection")
+        "personal": paginate(request, team_tokens.filter(kind=ApiToken.Kind.PERSONAL, user=request.user)
+                             .order_by("-created_at", "-pk")),
+        # The grants are prefetched for the page's tokens only.
+        "service": paginate(request, team_tokens.filter(kind=ApiToken.Kind.SERVICE).order_by("-created_at", "-pk")
+                            .prefetch_related("grants__connection"), param="service_page")
         if can_service else [],
         "now": now, "soon": now + timedelta(days=settings.PORTAL_API_TOKEN_EXPIRY_WARNING_DAYS),
     }, status=status)

@@ -56,7 +56,7 @@ ALLAUTH_SIGNED_IN = ["account_email", "account_change_password", "account_set_pa
                      "socialaccount_login_error", "socialaccount_signup"]
 # the project's pages without a team object in the path
 PROJECT_PLAIN = {"home": "/", "accounts:team_list": "/teams/", "orgs:oauth_callback": "/orgs/oauth/callback/",
-                 "accounts:invitation": "/invitations/not-a-token/"}
+                 "accounts:invitation": "/invitations/not-a-token/", "accounts:preferences": "/preferences/"}
 LAST = ["account_logout"]  # its confirmation page; scanned last
 
 

@@ -74,3 +74,17 @@ def test_every_table_has_a_caption():
             if not text[match.end():].lstrip().startswith("<caption"):
                 missing.append(f"{path.relative_to(TEMPLATES)}: {match.group(0)}")
     assert not missing, "\n".join(missing)
+
+
+def test_every_hand_written_radio_or_checkbox_group_is_in_a_fieldset():
+    """A group is several inputs sharing a name (a loop); one alone (a yes/no checkbox) needs only its label."""
+    missing = []
+    for path in sorted(TEMPLATES.rglob("*.html")):
+        if "emails" in path.relative_to(TEMPLATES).parts:
+            continue
+        text = path.read_text()
+        for match in re.finditer(r'\{% for [^%]*%\}(?:(?!\{% endfor).)*?type="(?:radio|checkbox)"', text, re.S):
+            before = text[:match.start()]
+            if before.rfind("<fieldset") <= before.rfind("</fieldset>"):
+                missing.append(f"{path.relative_to(TEMPLATES)}: {match.group(0)[:80]}")
+    assert not missing, "\n".join(missing)

@@ -18,7 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from tests.conftest import PASSWORD
 from tests.test_scoping_matrix import OK, PAGES, PARAM_KIND, _code, project_urls, scopes  # noqa: F401 - fixture
 
-pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres]  # the walk below is also `browser`; the classification runs everywhere
 
 BLOCKING = {"serious", "critical"}
 SCHEMES = ("light", "dark")
@@ -164,6 +164,9 @@ def _url(name_or_path):
     return name_or_path if name_or_path.startswith("/") else reverse(name_or_path)
 
 
+@pytest.mark.browser
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
 def test_every_page_passes_axe_in_light_and_dark_mode_without_csp_violations(page, scopes, settings):  # noqa: F811
     acme = scopes["acme"]
     settings.PORTAL_ALERT_ALLOWED_HOSTS = "http://127.0.0.1:9"

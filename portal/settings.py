@@ -530,6 +530,25 @@ if _env("PORTAL_SSO_OIDC_CLIENT_ID"):
         "OAUTH_PKCE_ENABLED": True,
     }
 
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+# Single sign-on posts the login form to the portal, which redirects the browser to the identity provider: Chromium
+# applies form-action to that redirect, so the provider's origin (and PORTAL_CSP_FORM_ACTION_EXTRA, for a provider
+# whose authorization endpoint is on another host than its server URL) joins the site policy's form-action.
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] += [
+    origin for origin in dict.fromkeys([
+        *([_origin(_env("PORTAL_SSO_SALESFORCE_LOGIN_URL", "https://login.salesforce.com"))]
+          if _env("PORTAL_SSO_SALESFORCE_CLIENT_ID") else []),
+        *([_origin(_env("PORTAL_SSO_OIDC_SERVER_URL", ""))] if _env("PORTAL_SSO_OIDC_CLIENT_ID") else []),
+        *(_origin(url) or _fail(f"PORTAL_CSP_FORM_ACTION_EXTRA: not an http(s) URL: {url!r}")
+          for url in _env_list("PORTAL_CSP_FORM_ACTION_EXTRA")),
+    ]) if origin
+]
+
 # -- Celery ------------------------------------------------------------------------------------------------------------
 
 if REDIS_URL:

@@ -45,16 +45,19 @@ def test_login_sets_hardened_cookies(db, client, settings):
 
 
 @pytest.mark.parametrize(
-    ("env", "expected"),
+    ("env", "expected", "form_action"),
     [
-        ({}, []),
+        ({}, [], None),
         ({"PORTAL_SSO_OIDC_CLIENT_ID": "portal", "PORTAL_SSO_OIDC_SECRET": "s3cret",
-          "PORTAL_SSO_OIDC_SERVER_URL": "https://idp.example.com", "PORTAL_SSO_OIDC_NAME": "Acme SSO"},
-         ["Acme SSO"]),
-        ({"PORTAL_SSO_SALESFORCE_CLIENT_ID": "3MVG9xyz", "PORTAL_SSO_SALESFORCE_SECRET": "s3cret"}, ["Salesforce"]),
+          "PORTAL_SSO_OIDC_SERVER_URL": "https://idp.example.com/realms/acme", "PORTAL_SSO_OIDC_NAME": "Acme SSO",
+          "PORTAL_CSP_FORM_ACTION_EXTRA": "https://auth.example.net/authorize"},
+         ["Acme SSO"], ["https://idp.example.com", "https://auth.example.net"]),
+        ({"PORTAL_SSO_SALESFORCE_CLIENT_ID": "3MVG9xyz", "PORTAL_SSO_SALESFORCE_SECRET": "s3cret",
+          "PORTAL_SSO_SALESFORCE_LOGIN_URL": "https://acme.my.salesforce.com"}, ["Salesforce"],
+         ["https://acme.my.salesforce.com"]),
     ],
 )
-def test_sso_providers_are_switched_on_by_configuration(tmp_path, env, expected):
+def test_sso_providers_are_switched_on_by_configuration(tmp_path, env, expected, form_action):
     full_env = clean_env()
     full_env.update({"DEBUG": "true", "PORTAL_RUN_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "portal.settings",
                      **env})
@@ -62,10 +65,17 @@ def test_sso_providers_are_switched_on_by_configuration(tmp_path, env, expected)
         "from django.core.management import call_command; call_command('migrate', verbosity=0);"
         "from django.test import Client; response = Client(HTTP_HOST='127.0.0.1').get('/accounts/login/');"
         "assert response.status_code == 200, response.status_code; html = response.content.decode();"
-        "import re; print('|'.join(re.findall(r'title=\"([^\"]+)\"', html)) or '-')"
+        "import re; print('|'.join(re.findall(r'title=\"([^\"]+)\"', html)) or '-');"
+        "print(response['Content-Security-Policy'])"
     )
     result = subprocess.run([sys.executable, "manage.py", "shell", "-v", "0", "-c", script], cwd=ROOT,
                             env=full_env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
-    shown = [] if result.stdout.strip() == "-" else result.stdout.strip().split("|")
+    titles, policy = result.stdout.strip().splitlines()
+    shown = [] if titles == "-" else titles.split("|")
     assert shown == expected
+    # The login form posts to the portal, which redirects to the provider: form-action must allow its origin.
+    directives = {d.split()[0]: d.split()[1:] for d in policy.split("; ")}
+    assert "'self'" in directives["form-action"]
+    for origin in form_action or []:
+        assert origin in directives["form-action"], policy

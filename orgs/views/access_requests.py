@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -94,11 +94,19 @@ def access_request(request, team, request_code):
 
 @login_required
 def access_request_status(request, team, request_code):
-    _, row, _ = access.access_request_for_user(request.user, team, request_code)
-    response = JsonResponse({"state": row.state_now, "label": row.state_label,
-                             "expires_at": row.expires_at.isoformat() if row.expires_at else None,
-                             "approvals": len(row.approvals)})
+    """The block htmx polls every 3 s while the request is pending (templates/orgs/_access_request.html); once it is
+    decided, the final block with HTTP 286 (htmx stops polling) and a sentence for the page's live region. A plain
+    GET (no htmx) gets the request's page."""
+    if not request.htmx:
+        return access_request(request, team, request_code)
+    membership, row, rules = access.access_request_for_user(request.user, team, request_code)
+    pending = row.is_pending
+    response = render(request, "orgs/_access_request.html", {
+        "team": membership.team, "r": row, "rules": rules, "announce": not pending,
+        "perms": access.request_permissions(membership, row, rules)})
     response["Cache-Control"] = "no-store"
+    if not pending:
+        response.status_code = 286  # htmx: stop polling
     return response
 
 

@@ -3,7 +3,6 @@
 //   form[data-confirm="…"]             asks before submitting
 //   button[data-copy-target="id"]      copies that field's value; "Copied" is announced in #live-status
 //   select[data-option-type-target=id] copies the chosen option's data-type into that hidden field
-//   [data-poll-url]                    polls a JSON status every 3 s; reloads once its state is no longer "pending"
 //   form[data-autosubmit]              submits itself on load (the frontdoor form fallback)
 //   .table-responsive                  focusable (tabindex=0) while it scrolls, so keyboards can scroll it
 (function () {
@@ -44,17 +43,6 @@
     if (target && option) { target.value = option.getAttribute("data-type") || ""; }
   });
 
-  document.querySelectorAll("[data-poll-url]").forEach(function (element) {
-    var url = element.getAttribute("data-poll-url");
-    (function poll() {
-      window.setTimeout(function () {
-        fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
-          .then(function (response) { return response.json(); })
-          .then(function (data) { if (data.state !== "pending") { window.location.reload(); } else { poll(); } })
-          .catch(poll);
-      }, 3000);
-    })();
-  });
 
   function focusableScrollers() {
     document.querySelectorAll(".table-responsive").forEach(function (box) {

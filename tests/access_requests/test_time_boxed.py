@@ -280,3 +280,29 @@ def test_web_hand_out_refused_while_eligible_says_how_to_request(world, shared, 
     assert "is eligible only" in response.content.decode() and "Access requests" in response.content.decode()
     client.force_login(shared["people"]["vic"])  # view grant → eligible for view only: a plain refusal
     assert client.post(f"/teams/{world.team.code}/orgs/{on_request.code}/token/").status_code == 403
+
+
+def test_the_request_page_follows_the_decision_with_htmx(client, world, shared, on_request):
+    """While pending, the block polls itself every 3 s (200, with the trigger); once decided, the final block comes
+    with HTTP 286 (htmx stops polling) and a sentence for the live region. Without htmx the URL is the page."""
+    from django.urls import reverse
+
+    pending = _request(world, shared, on_request)
+    url = reverse("orgs:access_request_status", args=[world.team.code, pending.code])
+    client.force_login(shared["people"]["tara"])
+    response = client.get(url, HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert response.status_code == 200 and 'hx-trigger="every 3s"' in body and 'data-state="pending"' in body
+    assert response["Cache-Control"] == "no-store" and "<html" not in body and "request-announcer" not in body
+
+    service.access_request_decide(membership=m(world, world.admin), request=pending, approve=True)
+    response = client.get(url, HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert response.status_code == 286 and "hx-trigger" not in body and 'data-state="approved"' in body
+    assert 'id="request-announcer" hx-swap-oob="innerHTML">Request approved.' in body
+
+    page = client.get(url)  # no htmx: the request's page
+    assert page.status_code == 200 and b"<html" in page.content and b'id="request-live"' in page.content
+
+    client.force_login(world.outsider)
+    assert client.get(url, HTTP_HX_REQUEST="true").status_code == 404

@@ -36,6 +36,7 @@ def test_request_approve_use_expire(page, browser, world, shared, live_server, m
     page.wait_for_url("**/access-requests/*/")
     assert page.locator("#request-state").get_attribute("data-state") == "pending"
     assert page.locator("#approve").count() == 0  # nobody approves their own request
+    page.evaluate("window.__noReload = true")  # survives only if the page is never reloaded
 
     # Bob (a team admin) follows the email and approves in his own browser.
     bob_context = browser.new_context(base_url=live_server.url)
@@ -48,6 +49,8 @@ def test_request_approve_use_expire(page, browser, world, shared, live_server, m
 
     # Tara's page turns to approved by itself; the token she gets works at Salesforce.
     page.wait_for_selector('#request-state[data-state="approved"]', timeout=15_000)
+    assert page.evaluate("window.__noReload === true")  # updated in place by htmx, no reload
+    page.wait_for_function("document.getElementById('request-announcer').textContent.includes('approved')")
     page.goto(f"/teams/{world.team.code}/orgs/")
     row = page.locator(f'tr[data-username="{connection.username}"]')
     row.get_by_role("button", name="Actions").click()

@@ -44,7 +44,7 @@ def test_the_skip_link_main_landmark_live_regions_and_current_page(client, world
     client.force_login(world.owner)
     page = client.get(reverse("orgs:org_list", args=[world.team.code])).content.decode()
     assert re.search(r'<a class="visually-hidden-focusable[^"]*" href="#main">Skip to main content</a>', page)
-    assert '<main class="container py-4 flex-grow-1" id="main"' in page
+    assert '<main class="container-xxl py-4 flex-grow-1" id="main"' in page
     assert '<div class="messages" aria-live="polite">' in page
     assert '<div class="visually-hidden" id="live-status" role="status" aria-live="polite"></div>' in page
     current = re.findall(r'<a class="[^"]*active" aria-current="page" href="([^"]+)"', page)

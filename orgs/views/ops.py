@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from orgs import access
 from orgs.access import TeamAction, access_for_member
 from orgs.forms import ScratchOrgForm
-from orgs.models import ScratchOrg
+from orgs.models import OrgConnection, ScratchOrg
 from orgs.selectors import health_for_member, signing_keys_expiring
 from orgs.services import scratch
 from portal.accounts.reauth import recent_authentication_required
@@ -80,10 +80,13 @@ def health(request, team):
 def scratch_orgs(request, team):
     """Every scratch org on the Dev Hubs the member can see."""
     membership = access.membership_for_action(request.user, team, TeamAction.VIEW)
-    items, filters = _inventory(request, membership, access_for_member(membership=membership))
+    mine = access_for_member(membership=membership)
+    items, filters = _inventory(request, membership, mine)
+    hubs = OrgConnection.objects.filter(team=membership.team, pk__in=list(mine), is_devhub=True).order_by("username")
+    creatable = [hub for hub in hubs if access.can_create_scratch_org(hub, mine[hub.pk])]
     return render(request, "ops/scratch_orgs.html", {"membership": membership, "team": membership.team,
                                                       "items": items, "filters": filters, "hub": None,
-                                                      "statuses": STATUSES})
+                                                      "statuses": STATUSES, "creatable_hubs": creatable})
 
 
 @login_required

@@ -46,3 +46,19 @@ def test_hub_inventory_needs_view_access(world, client, hub, role, status):
     if role == "member":
         html = client.get(reverse("orgs:scratch_orgs", args=[world.team.code])).content.decode()
         assert "test-feature1@example.com" not in html
+
+
+def test_the_all_hubs_page_offers_create_on_the_hubs_the_member_may_target(world, client, hub):
+    from orgs.models import Grant
+    from tests.api.conftest import grant
+
+    create_url = reverse("orgs:scratch_create", args=[world.team.code, hub.code])
+    url = reverse("orgs:scratch_orgs", args=[world.team.code])
+    client.force_login(world.owner)
+    assert create_url in client.get(url).content.decode()
+    client.force_login(world.user("member"))  # no grant: the hub is not theirs to see
+    assert create_url not in client.get(url).content.decode()
+    grant(hub, level=Grant.Level.VIEW, member=world.user("member"))  # view only: they may look, not create
+    assert create_url not in client.get(url).content.decode()
+    Grant.objects.filter(connection=hub, member=world.user("member")).update(level=Grant.Level.TARGET)
+    assert create_url in client.get(url).content.decode()

@@ -15,7 +15,7 @@ from orgs.models import OrgConnection
 from orgs.salesforce.errors import TransientSalesforceError
 from orgs.services.access_requests import access_requests_sweep
 from orgs.services.access_reviews import access_reviews_close_due
-from orgs.services.alerts import AlertRetry, alert_deliver
+from orgs.services.alerts import AlertRetry, alert_deliver, alert_deliveries_sweep
 from orgs.services.inventory import dev_hub_sync, scratch_expiry_notify
 from orgs.services.notifications import signing_keys_expiry_notify
 from orgs.services.refresh import (
@@ -208,3 +208,9 @@ def alert_deliver_task(self, delivery_id: int) -> bool:
 def signing_keys_expiry_notify_task() -> int:
     """Beat: tell team admins (and alert channels) about certificates expiring within PORTAL_CERT_EXPIRY_NOTICE_DAYS."""
     return signing_keys_expiry_notify()
+
+
+@shared_task(acks_late=True, expires=600)
+def alert_deliveries_sweep_task() -> list[int]:
+    """Beat: publish lost alert deliveries again, prune the delivery log (orgs.services.alerts)."""
+    return list(alert_deliveries_sweep())

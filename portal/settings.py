@@ -317,6 +317,10 @@ try:
     # The mail pipeline (portal/accounts/mail.py): attempts after the first on an SMTP error, first backoff seconds.
     PORTAL_MAIL_MAX_RETRIES = _env_int("PORTAL_MAIL_MAX_RETRIES", 6)
     PORTAL_MAIL_RETRY_BACKOFF = _env_int("PORTAL_MAIL_RETRY_BACKOFF", 30)  # seconds, doubled each retry (jitter)
+    # The mail sweep: how often (and how long a message may stay queued before it is published again; keep it longer
+    # than the retry window), and how many days a given-up message is kept.
+    PORTAL_MAIL_SWEEP_EVERY = _env_int("PORTAL_MAIL_SWEEP_EVERY", 3600)
+    PORTAL_MAIL_FAILED_KEEP_DAYS = _env_int("PORTAL_MAIL_FAILED_KEEP_DAYS", 30)
     # Alert channels (orgs/services/alerts.py): webhook hosts allowed besides public https ones (same format as
     # PORTAL_SALESFORCE_ALLOWED_HOSTS; for tests and internal relays), POST timeout, retries, first backoff.
     PORTAL_ALERT_ALLOWED_HOSTS = _env("PORTAL_ALERT_ALLOWED_HOSTS", "")
@@ -324,6 +328,10 @@ try:
     PORTAL_ALERT_MAX_RETRIES = _env_int("PORTAL_ALERT_MAX_RETRIES", 5)
     PORTAL_ALERT_RETRY_BACKOFF = _env_int("PORTAL_ALERT_RETRY_BACKOFF", 30)  # seconds, doubled each retry (jitter)
     PORTAL_ALERT_CHANNELS_PER_TEAM = _env_int("PORTAL_ALERT_CHANNELS_PER_TEAM", 10)
+    # The alert sweep: how often (and how long a delivery may stay pending before it is published again; longer than
+    # the retry window), and how many days the delivery log keeps a row.
+    PORTAL_ALERT_SWEEP_EVERY = _env_int("PORTAL_ALERT_SWEEP_EVERY", 3600)
+    PORTAL_ALERT_LOG_KEEP_DAYS = _env_int("PORTAL_ALERT_LOG_KEEP_DAYS", 90)
 
     # Encryption keyring for secrets at rest (orgs/crypto.py). Required in production; `make run` generates a
     # development keyring into .run/encryption-keys.
@@ -630,6 +638,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orgs.tasks.pending_revocations_sweep_task",
         "schedule": float(PORTAL_REVOCATION_SWEEP_EVERY),
         "options": {"expires": float(PORTAL_REVOCATION_SWEEP_EVERY)},
+    },
+    "mail-sweep": {
+        "task": "portal.accounts.tasks.mail_sweep_task",
+        "schedule": float(PORTAL_MAIL_SWEEP_EVERY),
+        "options": {"expires": 600.0},
+    },
+    "alert-deliveries-sweep": {
+        "task": "orgs.tasks.alert_deliveries_sweep_task",
+        "schedule": float(PORTAL_ALERT_SWEEP_EVERY),
+        "options": {"expires": 600.0},
     },
     "purge-expired-invitations": {
         "task": "portal.accounts.tasks.invitations_purge_expired_task",

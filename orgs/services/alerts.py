@@ -21,6 +21,7 @@ import re
 import secrets
 import threading
 import time
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import requests
@@ -225,3 +226,17 @@ def alert_deliver(*, delivery_id: int, final: bool = False) -> bool:
     if not give_up:
         raise AlertRetry(error)
     return False
+
+
+def alert_deliveries_sweep() -> tuple[int, int]:
+    """Beat (every PORTAL_ALERT_SWEEP_EVERY seconds, longer than a delivery's retry window): publish again the
+    deliveries still pending that long after they were queued (their task was lost), and delete the delivery log's
+    rows older than PORTAL_ALERT_LOG_KEEP_DAYS. Returns (published again, deleted)."""
+    now = timezone.now()
+    lost = list(AlertDelivery.objects.filter(status=AlertDelivery.Status.PENDING,
+                                             created_at__lt=now - timedelta(seconds=settings.PORTAL_ALERT_SWEEP_EVERY))
+                .order_by("created_at").values_list("pk", flat=True)[:1000])
+    _publish(lost)
+    purged, _ = AlertDelivery.objects.filter(
+        created_at__lt=now - timedelta(days=settings.PORTAL_ALERT_LOG_KEEP_DAYS)).delete()
+    return len(lost), purged

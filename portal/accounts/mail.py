@@ -6,6 +6,11 @@ recipient and, after the transaction commits, publishes `portal.accounts.tasks.m
 (no body, link or address in the broker). The task sends an `EmailMultiAlternatives`; SMTP errors and OSError are
 retried with backoff (`PORTAL_MAIL_MAX_RETRIES`). Nothing here raises into the caller: a mail outage never turns a
 saved action into a 500.
+
+`mail_sweep` (beat, every PORTAL_MAIL_SWEEP_EVERY seconds) publishes again a message still queued that long after it
+was stored (its task was lost: the broker refused it, or a worker died), and deletes given-up messages after
+PORTAL_MAIL_FAILED_KEEP_DAYS (their sealed bodies may hold an invitation link). The interval is longer than a
+message's retry window, so a message never has two live tasks.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import smtplib
-from datetime import UTC
+from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -115,3 +120,16 @@ def mail_deliver(*, mail_id: int, final: bool = False) -> bool:
         raise MailRetry(error) from None
     OutboundMail.objects.filter(pk=mail.pk).delete()
     return True
+
+
+def mail_sweep() -> tuple[int, int]:
+    """Beat: (messages published again, given-up messages deleted)."""
+    now = timezone.now()
+    lost = list(OutboundMail.objects.filter(status=OutboundMail.Status.QUEUED,
+                                            created_at__lt=now - timedelta(seconds=settings.PORTAL_MAIL_SWEEP_EVERY))
+                .order_by("created_at").values_list("pk", flat=True)[:1000])
+    _publish(lost)
+    purged, _ = OutboundMail.objects.filter(
+        status=OutboundMail.Status.FAILED,
+        created_at__lt=now - timedelta(days=settings.PORTAL_MAIL_FAILED_KEEP_DAYS)).delete()
+    return len(lost), purged

@@ -35,3 +35,11 @@ def mail_deliver_task(self, mail_id: int) -> bool:
     from portal.accounts.mail import mail_deliver
 
     return mail_deliver(mail_id=mail_id, final=self.request.retries >= self.max_retries)
+
+
+@shared_task(acks_late=True, expires=600)
+def mail_sweep_task() -> list[int]:
+    """Beat: publish lost messages again, delete old given-up ones (portal.accounts.mail.mail_sweep)."""
+    from portal.accounts.mail import mail_sweep
+
+    return list(mail_sweep())

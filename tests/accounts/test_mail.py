@@ -177,3 +177,36 @@ def retries_in_place():
     current_app.conf.task_eager_propagates = False
     yield
     current_app.conf.task_eager_propagates = old
+
+
+def test_the_sweep_sends_a_message_whose_task_was_lost_and_forgets_old_failures(world, settings, monkeypatch):
+    """The broker refused the task when the message was queued: the row stays queued. The beat sweep publishes it
+    again once it is older than the retry window; given-up rows (sealed bodies with invitation links) go after
+    PORTAL_MAIL_FAILED_KEEP_DAYS."""
+    from datetime import timedelta
+
+    from portal.accounts.mail import _publish, mail_sweep
+    from portal.accounts.tasks import mail_sweep_task
+
+    assert settings.CELERY_BEAT_SCHEDULE["mail-sweep"]["task"] == mail_sweep_task.name
+
+    class DownBroker:
+        def delay(self, *args):
+            raise ConnectionError("broker down")
+
+    with monkeypatch.context() as broken:
+        broken.setattr("portal.accounts.mail.task", lambda name: DownBroker())
+        mail_send(template="member_offboarded", kind=Notice.OFFBOARDING, team=world.team,
+                  recipients=["a@example.com"], subject="lost", context={"leaver": world.member, "team": world.team})
+        _publish(list(OutboundMail.objects.values_list("pk", flat=True)))  # what on_commit does: refused
+    lost = OutboundMail.objects.get()
+    old_failure = OutboundMail.objects.create(kind="x", recipient="b@example.com", subject="s", sealed_body="-",
+                                              status=OutboundMail.Status.FAILED)
+    assert mail_sweep() == (0, 0) and mail.outbox == []  # too young: its own task may still be retrying
+
+    OutboundMail.objects.filter(pk=lost.pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.PORTAL_MAIL_SWEEP_EVERY + 60))
+    OutboundMail.objects.filter(pk=old_failure.pk).update(
+        created_at=timezone.now() - timedelta(days=settings.PORTAL_MAIL_FAILED_KEEP_DAYS + 1))
+    assert mail_sweep_task.apply().get() == [1, 1]
+    assert [m.subject for m in mail.outbox] == ["lost"] and not OutboundMail.objects.exists()

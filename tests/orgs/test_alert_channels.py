@@ -188,3 +188,34 @@ def test_delivery_rechecks_the_url_and_refuses_a_no_longer_allowed_address(admin
         alert_fire(team_id=admin.team_id, event=Notice.DEGRADED, text="degraded")
     delivery = AlertDelivery.objects.get()
     assert receiver["requests"] == [] and delivery.status == "failed" and "https" in delivery.last_error
+
+
+def test_the_sweep_delivers_a_lost_alert_and_prunes_the_log(admin, receiver, settings, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orgs.services import alerts
+    from orgs.tasks import alert_deliveries_sweep_task
+
+    assert settings.CELERY_BEAT_SCHEDULE["alert-deliveries-sweep"]["task"] == alert_deliveries_sweep_task.name
+    alert_channel_create(actor=admin, kind="webhook", name="ops", url=receiver["url"], events=[Notice.DEGRADED])
+
+    class DownBroker:
+        def delay(self, *args):
+            raise ConnectionError("broker down")
+
+    with monkeypatch.context() as broken:
+        broken.setattr(alerts, "task", lambda name: DownBroker())
+        alert_fire(team_id=admin.team_id, event=Notice.DEGRADED, text="degraded")
+        alerts._publish(list(AlertDelivery.objects.values_list("pk", flat=True)))  # what on_commit does: refused
+    lost = AlertDelivery.objects.get()
+    assert alerts.alert_deliveries_sweep() == (0, 0) and receiver["requests"] == []  # young: its task may retry
+
+    AlertDelivery.objects.filter(pk=lost.pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.PORTAL_ALERT_SWEEP_EVERY + 60))
+    assert alert_deliveries_sweep_task.apply().get() == [1, 0]
+    assert len(receiver["requests"]) == 1 and AlertDelivery.objects.get().status == "delivered"
+
+    AlertDelivery.objects.update(created_at=timezone.now() - timedelta(days=settings.PORTAL_ALERT_LOG_KEEP_DAYS + 1))
+    assert alerts.alert_deliveries_sweep() == (0, 1) and not AlertDelivery.objects.exists()

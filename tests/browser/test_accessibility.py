@@ -28,16 +28,11 @@ SKIP = {
     "orgs:key_certificate": "a PEM download",
     "orgs:sandbox_row": "an htmx fragment (one table row), scanned inside orgs:sandboxes",
     "orgs:scratch_org_status": "an htmx fragment (one table row), scanned inside orgs:scratch_orgs",
-    "orgs:access_request_status": "JSON for the live status",
+    "orgs:access_request_status": "an htmx fragment (the request's state), scanned inside orgs:access_request",
     "cli_download": "the CLI zipapp download",
     "cli_completions": "a shell completion script download",
     "favicon.ico": "an image",
-    "mfa_download_recovery_codes": "a text download (needs TOTP enrolled)",
-    "mfa_deactivate_totp": "needs TOTP enrolled (tests/browser/test_accounts_browser.py enrols in the browser)",
-    "mfa_view_recovery_codes": "needs TOTP enrolled",
-    "mfa_generate_recovery_codes": "needs TOTP enrolled",
-    "mfa_authenticate": "only during a sign-in with TOTP",
-    "mfa_reauthenticate": "only for users with TOTP",
+    "mfa_download_recovery_codes": "a text download",
     "api/v1/^(?P<rest>.*)$": "the REST API (JSON)",
 }
 SKIP_PREFIXES = ("api:",)  # the REST API: JSON, no pages
@@ -58,6 +53,9 @@ ALLAUTH_SIGNED_IN = ["account_email", "account_change_password", "account_set_pa
 PROJECT_PLAIN = {"home": "/", "accounts:team_list": "/teams/", "orgs:oauth_callback": "/orgs/oauth/callback/",
                  "accounts:invitation": "/invitations/not-a-token/", "accounts:preferences": "/preferences/"}
 LAST = ["account_logout"]  # its confirmation page; scanned last
+# the two-factor pages of a member with TOTP enrolled (test_the_two_factor_pages_pass_axe_with_totp_enrolled)
+MFA_ENROLLED = ["mfa_authenticate", "mfa_index", "mfa_view_recovery_codes", "mfa_generate_recovery_codes",
+                "mfa_deactivate_totp", "mfa_reauthenticate"]
 
 
 def _allauth_names():
@@ -81,10 +79,11 @@ def test_every_page_is_classified():
     # POST-only actions answer with a redirect to a page scanned here (orgs:token is scanned below by name)
     actions = {name for name, page in PAGES.items() if "GET" not in page.methods}
     covered = (set(SKIP) | _team_page_names() | actions | set(PROJECT_PLAIN) | set(ALLAUTH_SIGNED_IN) | set(LAST)
-               | set(ANONYMOUS))
+               | set(ANONYMOUS) | set(MFA_ENROLLED))
     missing = {n for n in named - covered if not n.startswith(SKIP_PREFIXES)}
     assert not missing, f"pages neither scanned nor skipped: {sorted(missing)}"
-    stale = (set(SKIP) | set(PROJECT_PLAIN) | set(ALLAUTH_SIGNED_IN) | set(LAST) | set(ANONYMOUS) - {"404"}) - named
+    stale = (set(SKIP) | set(PROJECT_PLAIN) | set(ALLAUTH_SIGNED_IN) | set(LAST) | set(MFA_ENROLLED)
+             | set(ANONYMOUS) - {"404"}) - named
     assert not stale, f"entries for URLs that no longer exist: {sorted(stale)}"
     post_only = {name for name, page in PAGES.items() if "GET" not in page.methods}
     assert not (set(SKIP) & post_only), "POST-only URLs need no SKIP entry"
@@ -214,3 +213,43 @@ def test_every_page_passes_axe_in_light_and_dark_mode_without_csp_violations(pag
     problems = scanner.failures + [f"CSP: {line}" for line in scanner.csp]
     assert not problems, f"{len(scanner.failures)} axe violation(s), {len(scanner.csp)} CSP report(s):\n" + \
         "\n".join(problems)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_two_factor_pages_pass_axe_with_totp_enrolled(page, world):
+    """The pages only a member with TOTP sees: the code prompt at sign-in, the recovery codes, deactivation and the
+    re-authentication by code."""
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+
+    from portal.accounts.adapter import MFAAdapter
+    from tests.browser.helpers import fresh_totp
+
+    secret = "JBSWY3DPEHPK3PXP"
+    Authenticator.objects.create(user=world.owner, type=Authenticator.Type.TOTP,
+                                 data={"secret": MFAAdapter().encrypt(secret)})
+    recovery = RecoveryCodes.activate(world.owner).get_unused_codes()
+    scanner = Scanner(page)
+    page.goto(reverse("account_login"))
+    page.fill("input[name=login]", world.owner.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.locator("main button[type=submit]").first.click()
+    page.wait_for_url("**" + reverse("mfa_authenticate"))
+    scanner.scan("mfa_authenticate")
+    page.fill("input[name=code]", fresh_totp(secret))
+    page.locator("main button[type=submit]").first.click()
+    page.wait_for_url("**/teams/**")
+    # allauth asks for a code again before showing recovery codes: its re-authentication page, answered with a
+    # recovery code (the sign-in's TOTP code is single use)
+    page.goto(reverse("mfa_view_recovery_codes"))
+    assert reverse("mfa_reauthenticate") in page.url, page.url
+    scanner.scan("mfa_reauthenticate")
+    page.fill("input[name=code]", recovery[0])
+    page.locator("main button[type=submit]").first.click()
+    page.wait_for_url("**" + reverse("mfa_view_recovery_codes"))
+    for name in ["mfa_index", "mfa_view_recovery_codes", "mfa_generate_recovery_codes", "mfa_deactivate_totp"]:
+        scanner.goto(name, reverse(name))
+        assert page.url.endswith(reverse(name)), (name, page.url)  # the page itself, not a redirect elsewhere
+    problems = scanner.failures + [f"CSP: {line}" for line in scanner.csp]
+    assert scanner.scanned == 2 * len(MFA_ENROLLED) and not problems, "\n".join(problems)

@@ -6,9 +6,10 @@ by the processes, so periodic tasks really run), console email. Ctrl-C stops eve
 
 Reloading, like runserver: `watchfiles` watches portal/, orgs/ and templates/ (PORTAL_DEV_WATCH: other directories,
 separated by the path separator). A .py or .html edit restarts the web process; a .py edit also restarts the worker
-and beat. The simulators are never restarted (their tokens live in memory). A restarted process that crashes (a
-syntax error) waits for the next edit instead of stopping everything. Each child runs in its own process group,
-which a restart or Ctrl-C ends as a whole.
+and beat. An edit of the CLI (clients/orgportal/src) rebuilds the /cli/ download and its completions instead. The
+simulators are never restarted (their tokens live in memory). A restarted process that crashes (a syntax error)
+waits for the next edit instead of stopping everything. Each child runs in its own process group, which a restart or
+Ctrl-C ends as a whole.
 """
 
 import os
@@ -23,6 +24,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 RUN_DIR = BASE_DIR / ".run"
 WATCHED = ("portal", "orgs", "templates")
+CLI_SOURCE = BASE_DIR / "clients" / "orgportal" / "src"  # edits here rebuild the CLI download (build_cli)
 # Which edits restart which process: the web reads code and templates, the worker and beat only code.
 RELOADS = {"web": (".py", ".html"), "worker": (".py",), "beat": (".py",)}
 
@@ -105,7 +107,8 @@ def main() -> int:
         _wait_for_http(f"{env['PORTAL_OIDC_GITHUB_ISSUER']}/.well-known/openid-configuration")
         _point_simulator_callback(sim_url, env["PORTAL_BASE_URL"])
         _manage(env, "seed_demo", "--simulator", sim_url, "--oidc-issuer")
-        watching = _start_watcher(_watch_dirs(env), changes, watcher_stop)
+        watching = _start_watcher(_watch_dirs(env) + ([CLI_SOURCE] if CLI_SOURCE.is_dir() else []), changes,
+                                  watcher_stop)
         for name in RELOADS:
             start(name)
         _wait_for_http(f"http://127.0.0.1:{env['PORT']}/accounts/login/")
@@ -118,6 +121,14 @@ def main() -> int:
                 changed = changes.get(timeout=0.5)
             except queue.Empty:
                 changed = set()
+            cli = {p for p in changed if Path(p).is_relative_to(CLI_SOURCE)}
+            if cli:
+                print("[devserver] the CLI changed: rebuilding the /cli/ download", flush=True)
+                try:
+                    _manage(env, "build_cli", "-v", "0")
+                except subprocess.CalledProcessError:
+                    print("[devserver] build_cli failed; the previous download stays", file=sys.stderr, flush=True)
+                changed -= cli
             restart = [name for name, suffixes in RELOADS.items() if any(p.endswith(suffixes) for p in changed)]
             if restart:
                 shown = ", ".join(sorted(os.path.relpath(p, BASE_DIR) for p in changed)[:3])

@@ -117,6 +117,20 @@ def test_make_run_reloads_the_web_on_edits_and_restarts_the_worker_on_code_edits
         wait_for(lambda: not any(alive(p) for p in (first["worker"][0], first["beat"][0], first["web"][0])), 20,
                  "the replaced processes ended", log)
 
+        # A CLI edit: the /cli/ download is rebuilt; nothing is restarted.
+        def download() -> bytes:
+            try:
+                with urllib.request.urlopen(f"{base}/cli/orgportal", timeout=5) as response:
+                    return response.read()
+            except OSError:
+                return b""
+        before_cli, before_pids = download(), pids(log)
+        assert before_cli.startswith(b"#!")
+        init = checkout / "clients" / "orgportal" / "src" / "orgportal" / "__init__.py"
+        init.write_text(init.read_text() + "\n# edited\n")
+        wait_for(lambda: download() not in (b"", before_cli), 60, "the CLI download rebuilt", log)
+        assert pids(log) == before_pids
+
         # A bad edit: the web process dies, make run keeps watching; the fix brings it back.
         good = health.read_text()
         health.write_text(good + "\nthis is not python\n")

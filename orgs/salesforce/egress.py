@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from collections.abc import Callable
 
+import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -81,3 +83,23 @@ class PublicAddressAdapter(HTTPAdapter):
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = self._pool_classes
+
+
+class GuardedSessions:
+    """One `requests.Session` per thread whose connections go through `PublicAddressAdapter` (public addresses only,
+    except the `trusted()` host names) and that ignores proxy settings from the environment. Call it for the
+    current thread's session: the alert webhooks and the OIDC issuers' documents use one each."""
+
+    def __init__(self, trusted: Callable[[], set[str]]):
+        self._trusted = trusted
+        self._local = threading.local()
+
+    def __call__(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            session.trust_env = False
+            adapter = PublicAddressAdapter(trusted=self._trusted)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        return session

@@ -19,7 +19,6 @@ import json
 import logging
 import re
 import secrets
-import threading
 import time
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -163,18 +162,7 @@ def payload_for(channel: AlertChannel, delivery: AlertDelivery) -> dict:
             "data": delivery.payload.get("data", {})}
 
 
-_local = threading.local()
-
-
-def _session() -> requests.Session:
-    session = getattr(_local, "session", None)
-    if session is None:
-        session = _local.session = requests.Session()
-        session.trust_env = False
-        adapter = egress.PublicAddressAdapter(trusted=lambda: {entry.host for entry in _allowed().entries})
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-    return session
+_session = egress.GuardedSessions(trusted=lambda: {entry.host for entry in _allowed().entries})
 
 
 def _error_text(exc: Exception) -> str:

@@ -24,7 +24,6 @@ import hashlib
 import json
 import logging
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -103,9 +102,6 @@ class ExchangeError(Exception):
 
 # -- fetching discovery documents and key sets -----------------------------------------------------------------------
 
-_local = threading.local()
-
-
 def _allowed() -> hosts.AllowedHosts:
     return hosts.parse_allowed_hosts(settings.PORTAL_OIDC_ALLOWED_HOSTS or "")
 
@@ -130,15 +126,7 @@ def url_check(url: str) -> str:
     return url
 
 
-def _session() -> requests.Session:
-    session = getattr(_local, "session", None)
-    if session is None:
-        session = _local.session = requests.Session()
-        session.trust_env = False
-        adapter = egress.PublicAddressAdapter(trusted=lambda: {entry.host for entry in _allowed().entries})
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-    return session
+_session = egress.GuardedSessions(trusted=lambda: {entry.host for entry in _allowed().entries})
 
 
 def fetch_json(url: str) -> dict:

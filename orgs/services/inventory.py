@@ -105,6 +105,10 @@ def dev_hub_sync(*, connection_id: int) -> SyncResult:
                                             last_seen_at=now, **values))
                 continue
             seen_again += 1
+            if row.requested_by_id and row.status in ("New", "Creating") and values["status"] == "Error":
+                # Requested here and still being polled: the poll records the failure (audit entry, the
+                # requester's email) when it sees it; the sync leaves the status to it.
+                values["status"], values["error_code"] = row.status, row.error_code
             if any(getattr(row, name) != value for name, value in values.items()):
                 for name, value in values.items():
                     setattr(row, name, value)

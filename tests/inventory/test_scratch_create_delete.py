@@ -133,3 +133,27 @@ def test_a_scratch_org_that_never_becomes_active_times_out(world, client, hub, s
     scratch = ScratchOrg.objects.get()
     assert (scratch.status, scratch.error_code) == ("Error", "TIMEOUT")
     assert AuditEvent.objects.get(kind="scratch.create_failed").data == {"error_code": "TIMEOUT"}
+
+
+def test_a_failure_seen_first_by_the_inventory_still_reaches_the_requester(world, client, hub, mailoutbox,
+                                                                            django_capture_on_commit_callbacks):
+    """The inventory sync may see the hub's Error before the requester's poll does: it leaves the status to the poll,
+    which records the failure (audit entry) and sends the requester's email."""
+    from orgs.services.inventory import dev_hub_sync
+    from orgs.services.scratch import scratch_org_poll
+
+    client.force_login(world.owner)
+    create(client, world, hub, edition="", org_name="x",
+           definition=SimpleUploadedFile("d.json", b'{"edition": "Invalid"}'))  # its poll never ran (no commit)
+    scratch = ScratchOrg.objects.get()
+    assert scratch.status == "New"
+    dev_hub_sync(connection_id=hub.pk)
+    scratch.refresh_from_db()
+    assert scratch.status == "New"  # the poll's to record
+    with django_capture_on_commit_callbacks(execute=True):
+        assert scratch_org_poll(scratch_id=scratch.pk) == "Error"
+    assert AuditEvent.objects.filter(kind="scratch.create_failed").count() == 1
+    assert [m.to for m in mailoutbox if "Scratch org" in m.subject] == [[world.owner.email]]
+    dev_hub_sync(connection_id=hub.pk)  # afterwards the sync agrees
+    scratch.refresh_from_db()
+    assert scratch.status == "Error" and scratch.error_code

@@ -528,13 +528,22 @@ class SalesforceClient:
         self, *, instance_url: str, access_token: str, api_version: str, soql: str
     ) -> tuple[list[dict], int]:
         """Run a SOQL query to the end; return `(records, number of pages fetched)`."""
-        path = _query_path(api_version)
+        return self._all_pages(instance_url, _query_path(api_version), soql, access_token)
+
+    def _all_pages(self, instance_url: str, path: str, soql: str, access_token: str) -> tuple[list[dict], int]:
         records: list[dict] = []
         pages = 0
         for page in self._query_pages(self._base(instance_url), path, soql, access_token):
             records.extend(page)
             pages += 1
         return records, pages
+
+    def _create(self, instance_url: str, path: str, access_token: str, fields: dict[str, Any], sobject: str) -> str:
+        """POST a new record; its id, or ProtocolError when Salesforce's answer has none."""
+        body = self._rest("POST", instance_url, path, access_token=access_token, json=fields)
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str) or body.get("success") is False:
+            raise ProtocolError(f"Salesforce did not return the id of the new {sobject}.")
+        return body["id"]
 
     def _query_pages(self, base: str, path: str, soql: str, access_token: str) -> Iterator[list[dict]]:
         params: dict[str, str] | None = {"q": soql}
@@ -596,10 +605,7 @@ class SalesforceClient:
     ) -> str:
         """Create a `ScratchOrgInfo` in a Dev Hub (starts the scratch-org signup); return its id."""
         path = _sobject_path(api_version, "ScratchOrgInfo")
-        body = self._rest("POST", instance_url, path, access_token=access_token, json=fields)
-        if not isinstance(body, dict) or not isinstance(body.get("id"), str) or body.get("success") is False:
-            raise ProtocolError("Salesforce did not return the id of the new ScratchOrgInfo.")
-        return body["id"]
+        return self._create(instance_url, path, access_token, fields, "ScratchOrgInfo")
 
     def get_scratch_org_info(
         self,
@@ -637,22 +643,14 @@ class SalesforceClient:
     ) -> tuple[list[dict], int]:
         """Run a Tooling SOQL query to the end; return `(records, number of pages fetched)`."""
         path = f"/services/data/v{_api_version(api_version)}/tooling/query"
-        records: list[dict] = []
-        pages = 0
-        for page in self._query_pages(self._base(instance_url), path, soql, access_token):
-            records.extend(page)
-            pages += 1
-        return records, pages
+        return self._all_pages(instance_url, path, soql, access_token)
 
     def create_sandbox_info(
         self, *, instance_url: str, access_token: str, api_version: str, fields: dict[str, Any]
     ) -> str:
         """POST a `SandboxInfo` (starts the copy); return its `0GQ` id."""
         path = _tooling_sobject_path(api_version, "SandboxInfo")
-        body = self._rest("POST", instance_url, path, access_token=access_token, json=fields)
-        if not isinstance(body, dict) or not isinstance(body.get("id"), str) or body.get("success") is False:
-            raise ProtocolError("Salesforce did not return the id of the new SandboxInfo.")
-        return body["id"]
+        return self._create(instance_url, path, access_token, fields, "SandboxInfo")
 
     def refresh_sandbox_info(
         self, *, instance_url: str, access_token: str, api_version: str, id: str, fields: dict[str, Any]

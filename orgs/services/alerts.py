@@ -32,7 +32,7 @@ from orgs.models import AlertChannel, AlertDelivery
 from orgs.salesforce import egress, hosts
 from portal.accounts.models import AuditEvent, Membership, Notice
 from portal.accounts.services import ServiceError, audit_record
-from portal.lib.tasks import task
+from portal.lib.tasks import publish_each
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +137,7 @@ def alert_fire(*, team_id: int, event: str, text: str, data: dict | None = None)
 
 
 def _publish(ids: list[int]) -> None:
-    for delivery_id in ids:
-        try:
-            task("orgs.tasks.alert_deliver_task").delay(delivery_id)
-        except Exception as exc:  # noqa: BLE001 — broker down: the delivery stays pending in the log
-            log.error("could not publish alert delivery %s (%s)", delivery_id, type(exc).__name__)
+    publish_each("orgs.tasks.alert_deliver_task", ids, "alert delivery")
 
 
 def signature(*, secret: str, timestamp: int, body: bytes) -> str:

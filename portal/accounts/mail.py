@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from portal.accounts.models import MANDATORY_NOTICES, Membership, NoticeOptOut, OutboundMail, User
 from portal.lib import crypto
-from portal.lib.tasks import task
+from portal.lib.tasks import publish_each
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +85,7 @@ def mail_send(*, template: str, context: dict, recipients, kind: str, subject: s
 
 
 def _publish(ids: list[int]) -> None:
-    for mail_id in ids:
-        try:
-            task("portal.accounts.tasks.mail_deliver_task").delay(mail_id)
-        except Exception as exc:  # noqa: BLE001 — broker down (or an eager failure): the row stays queued
-            log.error("could not publish mail %s (%s)", mail_id, type(exc).__name__)
+    publish_each("portal.accounts.tasks.mail_deliver_task", ids, "mail")
 
 
 def mail_deliver(*, mail_id: int, final: bool = False) -> bool:

@@ -6,7 +6,11 @@ the task module is loaded when the first message is published, as Celery's own `
 are ids and primitives only, never secrets.
 """
 
+import logging
+
 from django.utils.module_loading import import_string
+
+log = logging.getLogger(__name__)
 
 
 def task(name: str):
@@ -15,3 +19,13 @@ def task(name: str):
     if getattr(found, "name", None) != name:
         raise LookupError(f"{name} is not a Celery task")
     return found
+
+
+def publish_each(name: str, ids, what: str) -> None:
+    """Publish task `name`(id) for each id. A message the broker refuses is logged and left to the beat sweep that
+    finds its row still waiting (the database is the truth); the others are still tried."""
+    for item in ids:
+        try:
+            task(name).delay(item)
+        except Exception as exc:  # noqa: BLE001 - broker down (or an eager failure): the row stays for the sweep
+            log.error("could not publish %s %s (%s)", what, item, type(exc).__name__)

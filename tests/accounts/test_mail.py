@@ -195,7 +195,7 @@ def test_the_sweep_sends_a_message_whose_task_was_lost_and_forgets_old_failures(
             raise ConnectionError("broker down")
 
     with monkeypatch.context() as broken:
-        broken.setattr("portal.accounts.mail.task", lambda name: DownBroker())
+        broken.setattr("portal.lib.tasks.task", lambda name: DownBroker())
         mail_send(template="member_offboarded", kind=Notice.OFFBOARDING, team=world.team,
                   recipients=["a@example.com"], subject="lost", context={"leaver": world.member, "team": world.team})
         _publish(list(OutboundMail.objects.values_list("pk", flat=True)))  # what on_commit does: refused

@@ -206,7 +206,7 @@ def test_the_sweep_delivers_a_lost_alert_and_prunes_the_log(admin, receiver, set
             raise ConnectionError("broker down")
 
     with monkeypatch.context() as broken:
-        broken.setattr(alerts, "task", lambda name: DownBroker())
+        broken.setattr("portal.lib.tasks.task", lambda name: DownBroker())
         alert_fire(team_id=admin.team_id, event=Notice.DEGRADED, text="degraded")
         alerts._publish(list(AlertDelivery.objects.values_list("pk", flat=True)))  # what on_commit does: refused
     lost = AlertDelivery.objects.get()

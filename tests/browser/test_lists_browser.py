@@ -46,3 +46,31 @@ def test_filter_search_and_page_without_javascript(browser, live_server, world, 
     assert "Times are now shown in Europe/Berlin." in page.content()
     assert User.objects.get(pk=world.owner.pk).time_zone == "Europe/Berlin"
     context.close()
+
+
+def test_the_org_list_fits_a_laptop_screen_in_both_colour_modes(browser, live_server, world, team_orgs):  # noqa: F811
+    """At 1280 px the whole navigation is on screen (the user menu was pushed past the edge), the alias field keeps
+    a usable width (it had collapsed to a few pixels in the table), and in dark mode the Dev Hub badge stands out
+    from the page (text-bg-dark on a dark page was invisible)."""
+    from allauth.account.models import EmailAddress
+
+    User.objects.filter(pk=world.owner.pk).update(email="owner@demo.example")  # as long as the demo's address
+    EmailAddress.objects.filter(user=world.owner).update(email="owner@demo.example")
+    for scheme in ("light", "dark"):
+        context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800},
+                                      color_scheme=scheme)
+        page = context.new_page()
+        page.goto("/accounts/login/")
+        page.fill("input[name=login]", "owner@demo.example")
+        page.fill("input[name=password]", PASSWORD)
+        submit(page)
+        page.wait_for_url("**/teams/**")
+        page.goto(f"/teams/{world.team.code}/orgs/")
+        menu = page.locator("#user-menu").bounding_box()
+        assert menu["x"] + menu["width"] <= 1280, (scheme, menu)
+        assert page.locator("tr[data-alias='hub-alias'] .alias-input").bounding_box()["width"] >= 100
+        badge, body = page.evaluate("""() => [
+            getComputedStyle(document.querySelector("tr[data-alias='hub-alias'] .org-type")).backgroundColor,
+            getComputedStyle(document.querySelector("tr[data-alias='hub-alias']").closest(".card")).backgroundColor]""")
+        assert badge != body, (scheme, badge, body)
+        context.close()

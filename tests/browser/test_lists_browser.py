@@ -1,5 +1,5 @@
-"""Browser test in Chromium with JavaScript off: the org list's filters and page links work as a plain GET form,
-and the time-zone preference changes how times are shown."""
+"""Browser tests in Chromium: with JavaScript off, the org list's filters and page links work as a plain GET form
+and the time-zone preference changes how times are shown; at laptop width, the org list fits in both colour modes."""
 
 import pytest
 
